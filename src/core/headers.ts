@@ -1,0 +1,51 @@
+/**
+ * Reading HTTP header values the way the validation rules need them: a header that must appear once is
+ * reported as duplicated instead of silently taking the first value (two `Content-Range` values mean the
+ * origin or a middlebox is confused, and no byte of that response can be trusted).
+ *
+ * @module
+ */
+
+/** Header values keyed by lower-case name, as Node and undici deliver them. */
+export type HeaderRecord = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/** The outcome of reading a header that may occur at most once. */
+export type SingleHeader =
+  | { readonly state: 'absent' }
+  | { readonly state: 'present'; readonly value: string }
+  | { readonly state: 'duplicated'; readonly values: readonly string[] };
+
+/**
+ * Reads header `name` (lower case) that may occur at most once.
+ *
+ * @example
+ * ```ts
+ * singleHeader({ 'content-range': 'bytes 0-9/10' }, 'content-range'); // { state: 'present', value: 'bytes 0-9/10' }
+ * ```
+ */
+export function singleHeader(headers: HeaderRecord, name: string): SingleHeader {
+  const raw = headers[name];
+  if (raw === undefined) return ABSENT;
+  if (typeof raw === 'string') return { state: 'present', value: raw };
+  if (raw.length === 0) return ABSENT;
+  if (raw.length === 1) return { state: 'present', value: raw[0] as string };
+  return { state: 'duplicated', values: raw };
+}
+
+/**
+ * The value of header `name`, with repeated values joined by `, ` (RFC 9110 §5.3), or `undefined`.
+ *
+ * @example
+ * ```ts
+ * headerValue({ vary: ['accept', 'origin'] }, 'vary'); // 'accept, origin'
+ * ```
+ */
+export function headerValue(headers: HeaderRecord, name: string): string | undefined {
+  const raw = headers[name];
+  if (raw === undefined || typeof raw === 'string') return raw;
+  return raw.length === 0 ? undefined : raw.join(', ');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const ABSENT: SingleHeader = { state: 'absent' };

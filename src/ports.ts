@@ -1,0 +1,230 @@
+/**
+ * The ports: the small interfaces the engine is written against and the adapters implement —
+ * {@link CacheStorage} (memory, disk, Redis, tiered, or yours), {@link Transport} (undici by default),
+ * {@link Metrics} (typed event hooks) and {@link Logger} (pino-compatible).
+ *
+ * @module
+ */
+import type { Readable } from 'node:stream';
+import type { SliceFetchError } from './core/errors.js';
+import type { HeaderRecord } from './core/headers.js';
+import type { ByteRange } from './core/range.js';
+
+export type { ByteRange, HeaderRecord };
+
+/** A value that may be returned synchronously (a resident memory hit) or as a promise. */
+export type Awaitable<T> = T | Promise<T>;
+
+/**
+ * Cached bytes: the chunks of one slice exactly as they came from the origin, never concatenated
+ * (copying 1 MiB per slice costs more than the network on loopback). Their lengths add up to the entry's size.
+ */
+export type CacheChunks = readonly Uint8Array[];
+
+/** What a store is told about an entry when it is written. */
+export interface CacheEntryMeta {
+  /** `slice` for object bytes, `metadata` for the object's learnt metadata (a small JSON document). */
+  readonly kind: 'slice' | 'metadata';
+  /** The normalised object key the entry belongs to; {@link CacheStorage.purgeObject} removes by it. */
+  readonly objectKey: string;
+  /** The object's validator (strong ETag, else Last-Modified, else size) the bytes belong to. */
+  readonly validator: string;
+  /** The slice's byte range within the object (for `metadata`, the whole object). */
+  readonly range: ByteRange;
+  /** The object's total size in bytes. */
+  readonly size: number;
+  /** Absolute expiry, milliseconds since the epoch; the store must not return the entry after it. */
+  readonly expiresAt: number;
+}
+
+/** A snapshot of a store's occupancy. */
+export interface CacheStats {
+  /** Bytes of values held. */
+  readonly bytes: number;
+  /** Entries held. */
+  readonly entries: number;
+  /** Per-tier stats, for stores made of other stores. */
+  readonly tiers?: readonly CacheStats[];
+}
+
+/**
+ * A slice store. Keys are fixed-length hashes made by the core (safe as file names and Redis keys); values
+ * are binary. Every method may throw or reject: the engine treats any failure as a miss and serves from the
+ * origin (fail-open), so a store never has to hide its errors.
+ *
+ * Implementations must: keep every stored byte intact; never return an entry past its `expiresAt`; respect
+ * a byte budget; and make `purgeObject(objectKey)` remove every entry whose meta named that object, in
+ * every version. Run `runCacheStorageConformance()` against a new store.
+ *
+ * @example
+ * ```ts
+ * const store: CacheStorage = memoryStorage({ maxBytes: 256 * 1024 * 1024 });
+ * const fetcher = createSliceFetcher({ cache: store });
+ * ```
+ */
+export interface CacheStorage {
+  /**
+   * Reads an entry, or the sub-range `range` of it (offsets relative to the entry's first byte, inclusive).
+   * Resolves `undefined` on a miss or an expired entry.
+   */
+  get(key: string, range?: ByteRange): Awaitable<CacheChunks | undefined>;
+  /** Writes an entry. The store may keep the chunks as they are: the engine never mutates them afterwards. */
+  set(key: string, value: CacheChunks, meta: CacheEntryMeta): Awaitable<void>;
+  /** Removes one entry; resolves `true` when something was removed. */
+  delete(key: string): Awaitable<boolean>;
+  /** Removes every entry of one object, in every version; resolves how many were removed. */
+  purgeObject(objectKey: string): Awaitable<number>;
+  /** Occupancy snapshot. */
+  stats(): Awaitable<CacheStats>;
+  /** Releases files, sockets and timers. */
+  close(): Awaitable<void>;
+}
+
+/** One request handed to a {@link Transport}. */
+export interface TransportRequest {
+  /** Absolute URL. */
+  readonly url: string;
+  /** `GET` for slices and pass-through, `HEAD` for an optional metadata probe. */
+  readonly method: 'GET' | 'HEAD';
+  /** Request headers, lower-case names (includes `range` for a slice). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Aborts the request and its body. */
+  readonly signal: AbortSignal;
+}
+
+/** The answer of a {@link Transport}: status, headers and a streaming body. */
+export interface TransportResponse {
+  /** HTTP status. */
+  readonly status: number;
+  /** Lower-case response headers. */
+  readonly headers: HeaderRecord;
+  /** The body as a Node stream of bytes; destroy it to release the connection early. */
+  readonly body: Readable;
+}
+
+/**
+ * Sends one HTTP request. Rejections should be {@link SliceFetchError}s with code `ERR_SLICE_NETWORK`,
+ * `ERR_SLICE_TIMEOUT` or `ERR_SLICE_ABORTED` so the retry policy can classify them; anything else is treated
+ * as a network error. Wrappers compose as `(next: Transport) => Transport`.
+ *
+ * @example
+ * ```ts
+ * const logging = (next: Transport): Transport => ({
+ *   request: (req) => { console.log(req.method, req.url, req.headers.range); return next.request(req); },
+ * });
+ * ```
+ */
+export interface Transport {
+  /** Sends the request; resolves once the response headers arrived. */
+  request(request: TransportRequest): Promise<TransportResponse>;
+  /** Closes pooled connections. */
+  close?(): Promise<void>;
+}
+
+/** Common fields of every {@link Metrics} event. */
+export interface RequestEventBase {
+  /** Identifies one `fetch()` call. */
+  readonly requestId: string;
+  /** The object URL. */
+  readonly url: string;
+}
+
+/** How a request ended. */
+export type RequestOutcome =
+  | 'hit'
+  | 'miss'
+  | 'partial'
+  | 'pass'
+  | 'not-satisfiable'
+  | 'not-modified'
+  | 'error'
+  | 'aborted';
+
+/** Events of one slice. */
+export interface SliceEvent extends RequestEventBase {
+  /** The slice index. */
+  readonly index: number;
+  /** The slice's byte range in the object. */
+  readonly range: ByteRange;
+}
+
+/**
+ * Typed event hooks — the metrics port. Every member is optional; hooks are called synchronously and must
+ * not throw (a throwing hook is caught and logged). The Prometheus adapter and progress bars are built on it.
+ *
+ * @example
+ * ```ts
+ * let received = 0;
+ * const fetcher = createSliceFetcher({ hooks: { onBytes: (e) => { received += e.bytes; } } });
+ * ```
+ */
+export interface Metrics {
+  /** A `fetch()` began. */
+  onRequestStart?(event: RequestEventBase & { readonly range?: string }): void;
+  /** A `fetch()` finished (body fully sent, failed, or aborted). */
+  onRequestEnd?(
+    event: RequestEventBase & {
+      readonly status: number;
+      readonly outcome: RequestOutcome;
+      readonly bytes: number;
+      readonly durationMs: number;
+      readonly error?: SliceFetchError;
+    },
+  ): void;
+  /** A slice sub-request attempt was sent to the origin. */
+  onSliceStart?(event: SliceEvent & { readonly attempt: number }): void;
+  /** A slice sub-request completed and validated. */
+  onSliceEnd?(
+    event: SliceEvent & { readonly status: number; readonly bytes: number; readonly durationMs: number },
+  ): void;
+  /** A slice attempt failed and will be retried after `delayMs`. */
+  onSliceRetry?(
+    event: SliceEvent & {
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: SliceFetchError;
+    },
+  ): void;
+  /** A slice failed for good. */
+  onSliceError?(event: SliceEvent & { readonly error: SliceFetchError }): void;
+  /** A slice was served from the cache. */
+  onCacheHit?(event: SliceEvent & { readonly bytes: number }): void;
+  /** A slice was not in the cache. */
+  onCacheMiss?(event: SliceEvent): void;
+  /** A slice was written to the cache. */
+  onCacheStore?(event: SliceEvent & { readonly bytes: number }): void;
+  /** A cache operation failed (the request went on from the origin). */
+  onCacheError?(
+    event: RequestEventBase & {
+      readonly operation: 'get' | 'set' | 'delete' | 'purge';
+      readonly error: unknown;
+    },
+  ): void;
+  /** Bytes were delivered to the consumer from the origin or the cache. */
+  onBytes?(event: RequestEventBase & { readonly source: 'origin' | 'cache'; readonly bytes: number }): void;
+}
+
+/** One log method: pino's `(object, message)` form. */
+export type LogFn = (object: Record<string, unknown>, message?: string) => void;
+
+/**
+ * A pino-compatible logger; pass `pino()` itself or anything with these methods.
+ *
+ * @example
+ * ```ts
+ * import pino from 'pino';
+ * const fetcher = createSliceFetcher({ logger: pino() });
+ * ```
+ */
+export interface Logger {
+  /** Detailed tracing (each slice). */
+  debug: LogFn;
+  /** One summary line per request. */
+  info: LogFn;
+  /** Retries and cache failures. */
+  warn: LogFn;
+  /** Failed requests. */
+  error: LogFn;
+  /** Returns a logger that adds `bindings` (e.g. the request id) to every line. */
+  child?(bindings: Record<string, unknown>): Logger;
+}
