@@ -141,3 +141,57 @@ export class SliceFetchError extends Error {
 export function isSliceFetchError(value: unknown): value is SliceFetchError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
 }
+
+/**
+ * Wraps any thrown value as a {@link SliceFetchError}, keeping it as `cause`. A `SliceFetchError` is returned
+ * unchanged. Errors are classified by their `name`/`code` the way Node and undici report them: aborts
+ * (`AbortError`) → `ERR_SLICE_ABORTED`; time-outs (`UND_ERR_*_TIMEOUT`, `ETIMEDOUT`, `TimeoutError`) →
+ * `ERR_SLICE_TIMEOUT`; everything else → `ERR_SLICE_NETWORK` (retryable).
+ *
+ * @example
+ * ```ts
+ * const failure = toSliceFetchError(new Error('socket hang up'), { url: 'https://x/y' });
+ * failure.code; // 'ERR_SLICE_NETWORK'
+ * ```
+ */
+export function toSliceFetchError(error: unknown, details: SliceFetchErrorDetails = {}): SliceFetchError {
+  if (isSliceFetchError(error)) return error;
+  const { name, code, message } = describe(error);
+  const where =
+    details.url === undefined
+      ? ''
+      : ` (${details.url}${details.slice === undefined ? '' : `, slice ${details.slice}`})`;
+  if (name === 'AbortError' || code === 'UND_ERR_ABORTED' || code === 'ABORT_ERR') {
+    return new SliceFetchError('ERR_SLICE_ABORTED', `Request aborted${where}.`, { ...details, cause: error });
+  }
+  if (name === 'TimeoutError' || TIMEOUT_CODES.has(code)) {
+    return new SliceFetchError('ERR_SLICE_TIMEOUT', `Origin timed out${where}: ${message}`, {
+      ...details,
+      cause: error,
+    });
+  }
+  return new SliceFetchError('ERR_SLICE_NETWORK', `Network error${where}: ${message}`, {
+    ...details,
+    cause: error,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+]);
+
+function describe(error: unknown): { name: string; code: string; message: string } {
+  if (typeof error !== 'object' || error === null) return { name: '', code: '', message: String(error) };
+  const record = error as { name?: unknown; code?: unknown; message?: unknown };
+  return {
+    name: typeof record.name === 'string' ? record.name : '',
+    code: typeof record.code === 'string' ? record.code : '',
+    message: typeof record.message === 'string' ? record.message : String(error),
+  };
+}

@@ -1,0 +1,38 @@
+// Runtime smoke test of the built package: both entry points load and expose the same named exports.
+'use strict';
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { pathToFileURL } = require('node:url');
+
+const dist = path.join(__dirname, '..', 'dist');
+const cjs = require(path.join(dist, 'index.cjs'));
+
+import(pathToFileURL(path.join(dist, 'index.js')).href)
+  .then((esm) => {
+    const names = (m) =>
+      Object.keys(m)
+        .filter((k) => k !== 'default' && k !== 'module.exports')
+        .sort();
+    assert.deepEqual(names(cjs), names(esm), 'ESM and CJS builds expose different exports');
+    for (const name of [
+      'createSliceFetcher',
+      'sliceFetch',
+      'memoryStorage',
+      'undiciTransport',
+      'SliceFetchError',
+      'isSliceFetchError',
+      'parseRange',
+    ]) {
+      assert.equal(typeof cjs[name], 'function', `CJS build lacks ${name}`);
+      assert.equal(typeof esm[name], 'function', `ESM build lacks ${name}`);
+    }
+    // An error made by one copy is recognised by the other (the brand survives two loaded copies).
+    const error = new cjs.SliceFetchError('ERR_SLICE_TIMEOUT', 'x');
+    assert.equal(esm.isSliceFetchError(error), true);
+    assert.equal(error instanceof esm.SliceFetchError, false);
+    console.log(`smoke: ${names(esm).length} named exports match in ESM and CJS`);
+  })
+  .catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });

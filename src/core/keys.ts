@@ -1,0 +1,151 @@
+/**
+ * Cache keys (R7, P12): the normalised object key, the object's validator, and the fixed-length hashed keys
+ * slices and metadata are stored under. A slice key binds the object key, the validator, the slice size and
+ * the slice index, so slices of two versions never mix and changing the slice size never serves wrong bytes.
+ *
+ * Keys are SHA-256 based (see `sha256.ts` for why not a faster non-cryptographic hash): a collision would
+ * serve one object's bytes as another's. Every key of one object starts with the same 32-hex prefix, so a
+ * store can find all of an object's entries (every version) by prefix, and the keys are safe as file names
+ * and Redis keys whatever the URL length.
+ *
+ * @module
+ */
+import { SliceFetchError } from './errors.js';
+import { sha256Hex } from './sha256.js';
+
+/**
+ * The normalised object key of `url`: WHATWG URL parsing (scheme and host lowercased, default port dropped,
+ * dot-segments resolved), then RFC 3986 §6.2.2 normalisation of the path's percent-encodings (hex digits
+ * upper-cased, unreserved characters decoded). The query is kept as is (origins may give its encoding
+ * meaning); the fragment is dropped (it never reaches the origin, RFC 9110 §4.2.4).
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` with status 400 when `url` is not an absolute http(s) URL.
+ * @example
+ * ```ts
+ * normalizeObjectUrl('HTTP://Example.COM:80/a/../%7euser/x%2fy?q=1#f'); // 'http://example.com/~user/x%2Fy?q=1'
+ * ```
+ */
+export function normalizeObjectUrl(url: string | URL): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch (cause) {
+    throw invalidUrl(url, cause);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidUrl(url, undefined);
+  parsed.hash = '';
+  const path = parsed.pathname;
+  // WHATWG already treats `%2e` segments as dot-segments and removes them, so decoding can create none.
+  if (path.includes('%')) parsed.pathname = path.replace(PERCENT_ENCODED, normalizePercent);
+  return parsed.href;
+}
+
+/**
+ * The object's validator, as bound into slice keys: a strong ETag → `etag:<value>`; else Last-Modified →
+ * `lm:<value>`; else `size:<n>`. Weak ETags (`W/"…"`) fall through: only a strong validator proves two
+ * byte ranges come from the same representation (RFC 9110 §8.8.1, §13.1.5 — `If-Range` requires one).
+ *
+ * @example
+ * ```ts
+ * objectValidator({ etag: '"abc"', size: 10 });                                  // 'etag:"abc"'
+ * objectValidator({ etag: 'W/"abc"', lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'lm:Tue, …'
+ * objectValidator({ size: 10 });                                                 // 'size:10'
+ * ```
+ */
+export function objectValidator(meta: {
+  readonly etag?: string | undefined;
+  readonly lastModified?: string | undefined;
+  readonly size: number;
+}): string {
+  const etag = meta.etag?.trim();
+  // `W/` is case-sensitive in RFC 9110's grammar, but a lower-case `w/` is treated as weak too: mistaking a
+  // weak tag for a strong one could mix bytes of two versions, the opposite mistake only costs a cache miss.
+  if (etag !== undefined && etag !== '' && !(etag.startsWith('W/') || etag.startsWith('w/')))
+    return `etag:${etag}`;
+  const lastModified = meta.lastModified?.trim();
+  if (lastModified !== undefined && lastModified !== '') return `lm:${lastModified}`;
+  return `size:${meta.size}`;
+}
+
+/**
+ * The stable, fixed-length (32 lowercase hex) prefix shared by every key of one object.
+ *
+ * @example
+ * ```ts
+ * objectKeyPrefix('http://example.com/video.mp4'); // 32 hex characters
+ * ```
+ */
+export function objectKeyPrefix(objectKey: string): string {
+  return sha256Hex(objectKey).slice(0, HASH_CHARS);
+}
+
+/**
+ * The key of one slice: `<prefix>.<32 hex>`, 65 characters, where the second hash covers an unambiguous
+ * (length-prefixed) encoding of the object key, validator, slice size and index.
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `sliceSize` or `index` is not a non-negative safe integer.
+ * @example
+ * ```ts
+ * sliceKey({ objectKey: 'http://example.com/video.mp4', validator: 'etag:"abc"', sliceSize: 1 << 20, index: 3 });
+ * ```
+ */
+export function sliceKey(parts: {
+  readonly objectKey: string;
+  readonly validator: string;
+  readonly sliceSize: number;
+  readonly index: number;
+}): string {
+  const { objectKey, validator, sliceSize, index } = parts;
+  if (!Number.isSafeInteger(sliceSize) || sliceSize < 1 || !Number.isSafeInteger(index) || index < 0) {
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `Expected \`sliceSize\` ≥ 1 and \`index\` ≥ 0 to be integers, got \`${sliceSize}\` and \`${index}\`.`,
+      { paths: ['sliceSize', 'index'] },
+    );
+  }
+  // Length prefixes make the encoding injective: no choice of '|' or ':' inside a field can shift a boundary.
+  const encoded = `${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}|${index}`;
+  return `${objectKeyPrefix(objectKey)}.${sha256Hex(encoded).slice(0, HASH_CHARS)}`;
+}
+
+/**
+ * The key of an object's metadata entry: `<prefix>.meta`. It shares the object's prefix and can never equal
+ * a slice key (those carry 32 hex digits after the dot; `m` is not a hex digit).
+ *
+ * @example
+ * ```ts
+ * metadataKey('http://example.com/video.mp4'); // '<32 hex>.meta'
+ * ```
+ */
+export function metadataKey(objectKey: string): string {
+  return `${objectKeyPrefix(objectKey)}.meta`;
+}
+
+// ---- module-private helpers ------------------------------------------------------------------------------
+
+/** Hex characters kept from a SHA-256 digest: 128 bits, far beyond any cache's entry count. */
+const HASH_CHARS = 32;
+
+const PERCENT_ENCODED = /%([0-9a-fA-F]{2})/g;
+
+/** RFC 3986 §2.3 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~". */
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
+
+function normalizePercent(_match: string, hex: string): string {
+  const char = String.fromCharCode(Number.parseInt(hex, 16));
+  return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+}
+
+function invalidUrl(url: string | URL, cause: unknown): SliceFetchError {
+  const text = String(url);
+  const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+  return new SliceFetchError(
+    'ERR_SLICE_CONFIG',
+    `Expected \`url\` to be an absolute http(s) URL, got \`${shown}\`.`,
+    {
+      url: text,
+      status: 400,
+      cause,
+    },
+  );
+}
