@@ -1,0 +1,110 @@
+/**
+ * The engine's only door to the slice store, and where fail-open lives (SPEC R7, P25): every store call is
+ * bounded by `timeouts.cacheMs`, every failure is counted and logged and becomes a miss, and a hit whose
+ * length is not the slice's length is dropped and deleted instead of served.
+ *
+ * @module
+ */
+import { type Chunks, chunksLength } from '../core/chunks.js';
+import type { CacheEntryMeta, CacheStorage, RequestEventBase } from '../ports.js';
+import type { Telemetry } from './telemetry.js';
+
+/** A fail-open view of a {@link CacheStorage}. */
+export class CacheGate {
+  readonly #store: CacheStorage | undefined;
+  readonly #timeoutMs: number;
+  readonly #telemetry: Telemetry;
+
+  constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry) {
+    this.#store = store;
+    this.#timeoutMs = timeoutMs;
+    this.#telemetry = telemetry;
+  }
+
+  /** Whether a store is configured. */
+  get enabled(): boolean {
+    return this.#store !== undefined;
+  }
+
+  /** Reads a whole entry (of `expectedLength` bytes, when given); resolves `undefined` on a miss or any failure. */
+  async get(
+    key: string,
+    expectedLength: number | undefined,
+    event: RequestEventBase,
+  ): Promise<Chunks | undefined> {
+    const store = this.#store;
+    if (store === undefined) return undefined;
+    let chunks: Chunks | undefined;
+    try {
+      const result = store.get(key);
+      chunks = isPromise(result) ? await this.#bounded(result, 'get') : result;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'get', error });
+      return undefined;
+    }
+    if (chunks === undefined) return undefined;
+    if (!Array.isArray(chunks) || (expectedLength !== undefined && chunksLength(chunks) !== expectedLength)) {
+      // A store that hands back the wrong number of bytes is broken: never serve them, and evict the entry.
+      this.#telemetry.onCacheError({
+        ...event,
+        operation: 'get',
+        error: new Error(`cache entry ${key} has the wrong length`),
+      });
+      void this.delete(key, event);
+      return undefined;
+    }
+    return chunks;
+  }
+
+  /** Writes an entry; resolves when written, failed or timed out — never rejects. */
+  async set(key: string, value: Chunks, meta: CacheEntryMeta, event: RequestEventBase): Promise<boolean> {
+    const store = this.#store;
+    if (store === undefined) return false;
+    try {
+      const result = store.set(key, value, meta);
+      if (isPromise(result)) await this.#bounded(result, 'set');
+      return true;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'set', error });
+      return false;
+    }
+  }
+
+  /** Deletes an entry; never rejects. */
+  async delete(key: string, event: RequestEventBase): Promise<void> {
+    try {
+      const result = this.#store?.delete(key);
+      if (isPromise(result)) await this.#bounded(result, 'delete');
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'delete', error });
+    }
+  }
+
+  /** Purges every entry of an object; resolves the count (0 on failure). */
+  async purgeObject(objectKey: string, event: RequestEventBase): Promise<number> {
+    try {
+      const result = this.#store?.purgeObject(objectKey) ?? 0;
+      return isPromise(result) ? await this.#bounded(result, 'purge') : result;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'purge', error });
+      return 0;
+    }
+  }
+
+  #bounded<T>(promise: Promise<T>, operation: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`cache ${operation} took longer than ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      );
+    });
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}

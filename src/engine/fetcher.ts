@@ -1,0 +1,295 @@
+/**
+ * `createSliceFetcher()`: validates options once, wires the default adapters (undici transport, memory
+ * store), and exposes `fetch` (a WHATWG `Response`), `purge`, `stats` and `close`. The handler uses the
+ * internal `open()`, which yields the same result with a Node stream body and no web-stream cost.
+ *
+ * @module
+ */
+import type { Chunks } from '../core/chunks.js';
+import { parseConfig, type SliceFetchConfig, type SliceFetchConfigInput } from '../core/config.js';
+import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import type { HeaderRecord } from '../core/headers.js';
+import { normalizeObjectUrl } from '../core/keys.js';
+import { formatRange } from '../core/range.js';
+import type { CacheStorage, Logger, Metrics, Transport } from '../ports.js';
+import { memoryStorage } from '../storage/memory.js';
+import { undiciTransport } from '../transport/undici.js';
+import { ByteBudget } from './byte-budget.js';
+import { CacheGate } from './cache-gate.js';
+import { MetadataCache } from './metadata.js';
+import { type Engine, openRequest, type ReferenceOutcome, type SliceResult } from './open-request.js';
+import { OriginScheduler } from './origin-scheduler.js';
+import { SingleFlight } from './single-flight.js';
+import { type SliceFetcherStats, Telemetry } from './telemetry.js';
+import { toResponse } from './to-response.js';
+
+/** Options of {@link createSliceFetcher}: every {@link SliceFetchConfigInput} option plus the adapters. */
+export interface SliceFetcherOptions extends SliceFetchConfigInput {
+  /**
+   * Where slices are cached; `false` disables caching.
+   * @default memoryStorage({ maxBytes: 256 MiB })
+   */
+  cache?: CacheStorage | false;
+  /**
+   * How sub-requests are sent.
+   * @default undiciTransport({ connections: originConnections })
+   */
+  transport?: Transport;
+  /** Typed event hooks (progress bars, metrics). */
+  hooks?: Metrics;
+  /** A pino-compatible logger. @default silent */
+  logger?: Logger;
+  /** Maps a URL to the key its slices are cached under. @default the normalised URL */
+  cacheKey?: (url: URL) => string;
+}
+
+/** A byte range given to {@link SliceFetcher.fetch}: a `Range` header value, `{ start, end? }` or `{ suffix }`. */
+export type RangeInput =
+  | string
+  | { readonly start: number; readonly end?: number }
+  | { readonly suffix: number };
+
+/** Per-call options of {@link SliceFetcher.fetch}. */
+export interface SliceFetchInit {
+  /** The byte range wanted; absent = the whole object. */
+  range?: RangeInput;
+  /** Request headers: `If-*` preconditions are evaluated by the fetcher; the others are sent to the origin. */
+  headers?: Record<string, string> | Headers;
+  /** `HEAD` answers from metadata without a body. @default 'GET' */
+  method?: 'GET' | 'HEAD';
+  /** Aborts the request and its body. */
+  signal?: AbortSignal;
+}
+
+/** The result of the internal entry point: the response head and a Node object-mode stream of pieces. */
+export type { SliceResult };
+
+/** A configured slice fetcher. Create one per process and reuse it: it owns the pool, the cache and the budget. */
+export interface SliceFetcher {
+  /**
+   * Fetches `url` (or a range of it) through the slice cache. Resolves once the first slice is validated, with a
+   * `Response` whose body streams the bytes in order; the body errors (never ends cleanly) if a later slice fails.
+   * Body chunks may be shared with the cache: treat them as read-only.
+   */
+  fetch(url: string | URL, init?: SliceFetchInit): Promise<Response>;
+  /** Removes every cached slice and the metadata of `url`'s object, in every version; resolves how many entries went. */
+  purge(url: string | URL): Promise<number>;
+  /** Counters since creation. */
+  stats(): SliceFetcherStats;
+  /** Aborts in-flight work, closes the transport (if created here) and the store. */
+  close(): Promise<void>;
+  /** The resolved configuration. */
+  readonly config: SliceFetchConfig;
+}
+
+/** @internal The fast entry point for the Node handler: the same result with a Node stream body. */
+export const openSymbol = Symbol.for('slice-fetch.open');
+
+/** @internal A fetcher as the handler sees it. */
+export interface InternalSliceFetcher extends SliceFetcher {
+  [openSymbol](url: string | URL, init?: SliceFetchInit): Promise<SliceResult>;
+}
+
+/**
+ * Creates a slice fetcher.
+ *
+ * @example
+ * ```ts
+ * import { createSliceFetcher } from 'slice-fetch';
+ *
+ * const fetcher = createSliceFetcher({ sliceSize: 1024 * 1024, concurrency: 8 });
+ * const res = await fetcher.fetch('https://cdn.example.com/big.iso', { range: 'bytes=0-99999999' });
+ * for await (const chunk of res.body!) process.stdout.write(chunk);
+ * await fetcher.close();
+ * ```
+ */
+export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetcher {
+  const { cache, transport, hooks, logger, cacheKey, ...rest } = options;
+  const config = parseConfig(rest);
+  const log = logger ?? SILENT;
+  const store = cache === false ? undefined : (cache ?? memoryStorage());
+  const ownsStore = cache === undefined;
+  const wire =
+    transport ??
+    undiciTransport({
+      connections: config.originConnections,
+      headersTimeout: config.timeouts.headersMs,
+      bodyTimeout: config.timeouts.bodyMs,
+    });
+  const ownsTransport = transport === undefined;
+  const telemetry = new Telemetry(hooks, log);
+  const gate = new CacheGate(store, config.timeouts.cacheMs, telemetry);
+  const engine: Engine = {
+    deps: {
+      transport: wire,
+      scheduler: new OriginScheduler(config.originConnections),
+      telemetry,
+      config,
+      logger: log,
+      random: Math.random,
+      now: Date.now,
+    },
+    cache: gate,
+    metadata: new MetadataCache(gate),
+    slices: new SingleFlight<Chunks>(config.coalesce),
+    references: new SingleFlight<ReferenceOutcome>(config.coalesce),
+    budget: new ByteBudget(config.maxBufferedBytes),
+  };
+  const closing = new AbortController();
+  let sequence = 0;
+  const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
+
+  const open = async (target: string | URL, init: SliceFetchInit = {}): Promise<SliceResult> => {
+    if (closing.signal.aborted)
+      throw new SliceFetchError('ERR_SLICE_CLOSED', 'This slice fetcher is closed.');
+    const url = toUrl(target);
+    const requestId = `${(++sequence).toString(36)}`;
+    const headers = lowerCaseHeaders(init.headers);
+    const signal =
+      init.signal === undefined ? closing.signal : AbortSignal.any([init.signal, closing.signal]);
+    const started = Date.now();
+    const range = rangeHeader(init.range, headers.range);
+    telemetry.onRequestStart({ requestId, url: url.href, range });
+    log.debug({ requestId, url: url.href, range }, 'request start');
+    const end = (
+      status: number,
+      outcome: Parameters<Telemetry['onRequestEnd']>[0]['outcome'],
+      bytes: number,
+      error?: SliceFetchError,
+    ): void => {
+      const durationMs = Date.now() - started;
+      telemetry.onRequestEnd({ requestId, url: url.href, status, outcome, bytes, durationMs, error });
+      log.info(
+        { requestId, url: url.href, range, status, outcome, bytes, durationMs, err: error?.message },
+        'request done',
+      );
+    };
+    try {
+      const result = await openRequest(engine, {
+        url: url.href,
+        objectKey: keyOf(url),
+        requestId,
+        method: init.method ?? 'GET',
+        range,
+        conditionals: headers,
+        forward: forwardable(headers),
+        authorized: headers.authorization !== undefined || headers.cookie !== undefined,
+        signal,
+      });
+      if (result.body === undefined) {
+        end(result.status, result.outcome, 0);
+      } else {
+        let bytes = 0;
+        result.body.on('data', (piece: Chunks) => {
+          for (const chunk of piece) bytes += chunk.byteLength;
+        });
+        result.body.once('end', () => end(result.status, result.outcome, bytes));
+        result.body.once('error', (error) =>
+          end(result.status, 'error', bytes, toSliceFetchError(error, { url: url.href })),
+        );
+        result.body.once('close', () => {
+          if (!result.body?.readableEnded && !result.body?.errored) end(result.status, 'aborted', bytes);
+        });
+      }
+      return result;
+    } catch (caught) {
+      const error = toSliceFetchError(caught, { url: url.href });
+      end(error.status, error.code === 'ERR_SLICE_ABORTED' ? 'aborted' : 'error', 0, error);
+      throw error;
+    }
+  };
+
+  const fetcher: InternalSliceFetcher = {
+    config,
+    [openSymbol]: open,
+    async fetch(url, init) {
+      return toResponse(await open(url, init));
+    },
+    async purge(url) {
+      const objectKey = keyOf(toUrl(url));
+      engine.metadata.forget(objectKey);
+      return gate.purgeObject(objectKey, { requestId: 'purge', url: String(url) });
+    },
+    stats: () => telemetry.snapshot(),
+    async close() {
+      if (closing.signal.aborted) return;
+      closing.abort(new SliceFetchError('ERR_SLICE_CLOSED', 'The slice fetcher was closed.'));
+      engine.slices.abortAll(closing.signal.reason);
+      engine.references.abortAll(closing.signal.reason);
+      engine.deps.scheduler.clear();
+      engine.metadata.clear();
+      if (ownsTransport) await wire.close?.();
+      if (ownsStore) await store?.close();
+    },
+  };
+  return fetcher;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Headers never forwarded on sub-requests: framing, hop-by-hop (RFC 9110 §7.6.1), and what the engine sets itself. */
+const NOT_FORWARDED = new Set([
+  'range',
+  'if-range',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'accept-encoding',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'expect',
+]);
+
+function toUrl(target: string | URL): URL {
+  try {
+    const url = new URL(target);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new TypeError(`unsupported protocol ${url.protocol}`);
+    return url;
+  } catch (error) {
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `Expected an absolute http(s) URL, got \`${String(target)}\`.`,
+      { cause: error, status: 400 },
+    );
+  }
+}
+
+function lowerCaseHeaders(input: SliceFetchInit['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (input === undefined) return out;
+  if (input instanceof Headers)
+    input.forEach((value, name) => {
+      out[name] = value;
+    });
+  else for (const [name, value] of Object.entries(input)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+function forwardable(headers: HeaderRecord): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (typeof value === 'string' && !NOT_FORWARDED.has(name)) out[name] = value;
+  }
+  return out;
+}
+
+function rangeHeader(range: RangeInput | undefined, fromHeaders: string | undefined): string | undefined {
+  if (range === undefined) return fromHeaders;
+  if (typeof range === 'string') return range;
+  if ('suffix' in range) return formatRange([{ suffix: range.suffix }]);
+  return formatRange([
+    range.end === undefined ? { first: range.start } : { first: range.start, last: range.end },
+  ]);
+}

@@ -1,0 +1,257 @@
+/**
+ * Sub-requests to the origin: one slice (validated against the reference, SPEC R8) or the reference slice
+ * (classified, SPEC R3/R14), each under the per-origin limit and retried per the core policy (SPEC R5).
+ *
+ * @module
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Chunks } from '../core/chunks.js';
+import type { SliceFetchConfig } from '../core/config.js';
+import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { formatRange, rangeLength } from '../core/range.js';
+import { decideRetry, givenUpError } from '../core/retry.js';
+import { classifyReference, type ReferenceFacts, validateSlice } from '../core/validate.js';
+import type { ByteRange, HeaderRecord, Logger, Transport, TransportResponse } from '../ports.js';
+import type { OriginScheduler } from './origin-scheduler.js';
+import { readBody } from './read-body.js';
+import type { Telemetry } from './telemetry.js';
+
+/** What sub-requests need from the fetcher. */
+export interface OriginDeps {
+  readonly transport: Transport;
+  readonly scheduler: OriginScheduler;
+  readonly telemetry: Telemetry;
+  readonly config: SliceFetchConfig;
+  readonly logger: Logger;
+  readonly random: () => number;
+  readonly now: () => number;
+}
+
+/** One slice sub-request. */
+export interface SliceRequest {
+  readonly url: string;
+  readonly requestId: string;
+  readonly index: number;
+  /** The aligned slice range to ask for (its end may lie past EOF for a reference request). */
+  readonly range: ByteRange;
+  /** Headers forwarded on every sub-request (no range or conditionals). */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signal: AbortSignal;
+  readonly priority: number;
+}
+
+/** The reference slice's outcome. Live responses must be consumed or destroyed by the caller. */
+export type ReferenceResult =
+  | {
+      readonly kind: 'sliced';
+      readonly facts: ReferenceFacts;
+      readonly headers: HeaderRecord;
+      readonly chunks: Chunks;
+      readonly range: ByteRange;
+    }
+  | { readonly kind: 'empty'; readonly headers: HeaderRecord }
+  | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
+  | {
+      readonly kind: 'pass';
+      readonly reason: 'range-ignored' | 'unknown-length' | 'encoded';
+      readonly response: TransportResponse;
+    }
+  | { readonly kind: 'origin-status'; readonly response: TransportResponse };
+
+/** Fetches and validates one non-reference slice, with retries. */
+export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: ReferenceFacts): Promise<Chunks> {
+  const expected: ByteRange = {
+    start: request.range.start,
+    end: Math.min(request.range.end, facts.size - 1),
+  };
+  return withRetries(deps, request, async (signal, seen) => {
+    const response = seen(await send(deps, request, signal));
+    const error = validateSlice(
+      response,
+      request.range,
+      facts,
+      { url: request.url, index: request.index },
+      deps.now(),
+    );
+    if (error !== undefined) {
+      response.body.destroy();
+      throw error;
+    }
+    return readBody(response.body, rangeLength(expected), signal, details(request));
+  });
+}
+
+/** Fetches the reference slice: its answer decides how the whole request is served. */
+export function fetchReference(
+  deps: OriginDeps,
+  request: SliceRequest,
+  extraHeaders?: Readonly<Record<string, string>>,
+): Promise<ReferenceResult> {
+  return withRetries(deps, request, async (signal, seen) => {
+    const sent =
+      extraHeaders === undefined ? request : { ...request, headers: { ...request.headers, ...extraHeaders } };
+    const response = seen(await send(deps, sent, signal));
+    const verdict = classifyReference(
+      response,
+      request.range,
+      { url: request.url, index: request.index },
+      deps.now(),
+    );
+    switch (verdict.kind) {
+      case 'sliced': {
+        const chunks = await readBody(response.body, rangeLength(verdict.range), signal, details(request));
+        return {
+          kind: 'sliced',
+          facts: verdict.facts,
+          headers: response.headers,
+          chunks,
+          range: verdict.range,
+        };
+      }
+      case 'empty':
+        response.body.resume();
+        return { kind: 'empty', headers: response.headers };
+      case 'unsatisfiable':
+        response.body.resume();
+        return { kind: 'unsatisfiable', size: verdict.size, headers: response.headers };
+      // A live body leaves the origin slot when this returns: it is one connection, bounded by the agent.
+      case 'pass':
+        return { kind: 'pass', reason: verdict.reason, response };
+      case 'origin-status':
+        return { kind: 'origin-status', response };
+      case 'retry':
+        response.body.destroy();
+        throw verdict.error;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** One attempt; `seen` records the response status for telemetry and returns the response. */
+type Attempt<T> = (
+  signal: AbortSignal,
+  seen: (response: TransportResponse) => TransportResponse,
+) => Promise<T>;
+
+async function withRetries<T>(deps: OriginDeps, request: SliceRequest, attempt: Attempt<T>): Promise<T> {
+  const { telemetry, config } = deps;
+  const started = deps.now();
+  const event = {
+    requestId: request.requestId,
+    url: request.url,
+    index: request.index,
+    range: request.range,
+  };
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await deps.scheduler.run(request.url, request.priority, request.signal, () =>
+        timedAttempt(deps, request, attempt, attempts),
+      );
+    } catch (caught) {
+      const error = request.signal.aborted
+        ? abortedError(request)
+        : toSliceFetchError(caught, details(request));
+      if (error.code === 'ERR_SLICE_ABORTED') throw error;
+      const decision = decideRetry({
+        policy: config.retry,
+        error,
+        attempts,
+        elapsedMs: deps.now() - started,
+        random: deps.random,
+      });
+      if (!decision.retry) {
+        const final = givenUpError(error, decision, attempts);
+        telemetry.onSliceError({ ...event, error: final });
+        deps.logger.warn(
+          {
+            requestId: request.requestId,
+            url: request.url,
+            slice: request.index,
+            attempts,
+            err: final.message,
+          },
+          'slice failed',
+        );
+        throw final;
+      }
+      telemetry.onSliceRetry({ ...event, attempt: attempts, delayMs: decision.delayMs, error });
+      deps.logger.debug(
+        {
+          requestId: request.requestId,
+          url: request.url,
+          slice: request.index,
+          attempt: attempts,
+          delayMs: decision.delayMs,
+          reason: error.message,
+        },
+        'retrying slice',
+      );
+      try {
+        await sleep(decision.delayMs, undefined, { signal: request.signal });
+      } catch {
+        throw abortedError(request);
+      }
+    }
+  }
+}
+
+/** One attempt inside an origin slot, reported to telemetry. */
+async function timedAttempt<T>(
+  deps: OriginDeps,
+  request: SliceRequest,
+  attempt: Attempt<T>,
+  attemptNo: number,
+): Promise<T> {
+  const started = deps.now();
+  const event = {
+    requestId: request.requestId,
+    url: request.url,
+    index: request.index,
+    range: request.range,
+  };
+  deps.telemetry.onSliceStart({ ...event, attempt: attemptNo });
+  let status: number | undefined;
+  try {
+    const value = await attempt(request.signal, (response) => {
+      status = response.status;
+      return response;
+    });
+    deps.telemetry.subrequestDone(status);
+    deps.telemetry.onSliceEnd({
+      ...event,
+      status: status ?? 0,
+      bytes: rangeLength(request.range),
+      durationMs: deps.now() - started,
+    });
+    return value;
+  } catch (error) {
+    deps.telemetry.subrequestDone(status);
+    throw error;
+  }
+}
+
+async function send(
+  deps: OriginDeps,
+  request: SliceRequest,
+  signal: AbortSignal,
+): Promise<TransportResponse> {
+  return deps.transport.request({
+    url: request.url,
+    method: 'GET',
+    headers: { ...request.headers, range: formatRange([request.range]) },
+    signal,
+  });
+}
+
+function details(request: SliceRequest): { url: string; slice: number; range: string } {
+  return { url: request.url, slice: request.index, range: `${request.range.start}-${request.range.end}` };
+}
+
+function abortedError(request: SliceRequest): SliceFetchError {
+  return new SliceFetchError(
+    'ERR_SLICE_ABORTED',
+    `Slice ${request.index} of ${request.url} was aborted.`,
+    details(request),
+  );
+}

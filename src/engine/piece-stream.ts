@@ -1,0 +1,84 @@
+/**
+ * The body of a sliced response as a Node `Readable` in object mode whose items are pieces — the chunks of
+ * one slice, trimmed — so a writer can cork a whole slice into one `writev` (PERFORMANCE.md §11.3). The
+ * high-water mark is one piece: the engine's window, not the stream's buffer, decides how far it reads ahead.
+ * A failure after the first byte destroys the stream with the error, so a consumer can never mistake a
+ * truncated body for a complete one.
+ *
+ * @module
+ */
+import { Readable } from 'node:stream';
+import type { Chunks } from '../core/chunks.js';
+
+/** Where a {@link PieceStream} pulls its pieces from. */
+export interface PieceSource {
+  /** The next piece, or `null` at the end. */
+  next(): Promise<Chunks | null>;
+  /** Stops the source (the consumer went away or the stream failed). */
+  cancel(error: Error | null): void;
+}
+
+/** An object-mode `Readable` of {@link Chunks}. `byteLength` is the total the pieces add up to. */
+export class PieceStream extends Readable {
+  /** Bytes the stream will deliver in all. */
+  readonly byteLength: number;
+  readonly #source: PieceSource;
+  #ended = false;
+
+  constructor(source: PieceSource, byteLength: number) {
+    super({ objectMode: true, highWaterMark: 1 });
+    this.#source = source;
+    this.byteLength = byteLength;
+  }
+
+  override _read(): void {
+    this.#source.next().then(
+      (piece) => {
+        if (piece === null) this.#ended = true;
+        this.push(piece);
+      },
+      (error: Error) => this.destroy(error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (!this.#ended) this.#source.cancel(error);
+    callback(error);
+  }
+}
+
+/** A source over a fixed list of pieces (headers of a multipart body, a small in-memory answer). */
+export function staticSource(pieces: readonly Chunks[]): PieceSource {
+  let at = 0;
+  return {
+    next: () => Promise.resolve(at < pieces.length ? (pieces[at++] as Chunks) : null),
+    cancel: () => {},
+  };
+}
+
+/** Concatenates sources made lazily, one after the other (multipart: head, range, head, range…, tail). */
+export function sequenceSource(makers: readonly (() => PieceSource)[]): PieceSource {
+  let at = 0;
+  let current: PieceSource | undefined;
+  let cancelled = false;
+  const next = async (): Promise<Chunks | null> => {
+    while (!cancelled) {
+      if (current === undefined) {
+        const make = makers[at++];
+        if (make === undefined) return null;
+        current = make();
+      }
+      const piece = await current.next();
+      if (piece !== null) return piece;
+      current = undefined;
+    }
+    return null;
+  };
+  return {
+    next,
+    cancel(error) {
+      cancelled = true;
+      current?.cancel(error);
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * slice-fetch: large HTTP GETs as aligned, cached, concurrently fetched Range slices, streamed back in order.
+ *
+ * @module
+ */
+export type { Chunks } from './core/chunks.js';
+export type {
+  CacheConfig,
+  ConfigOptionDoc,
+  RetryConfig,
+  SliceFetchConfig,
+  SliceFetchConfigInput,
+  TimeoutsConfig,
+} from './core/config.js';
+export { DEFAULT_CONFIG, describeConfig, parseConfig } from './core/config.js';
+export type { SliceFetchErrorCode, SliceFetchErrorDetails, SliceFetchErrorOptions } from './core/errors.js';
+export { isSliceFetchError, SliceFetchError } from './core/errors.js';
+export type { ContentRange, ParsedRange, RangeSpec, ResolvedRange } from './core/range.js';
+export {
+  formatContentRange,
+  formatRange,
+  parseContentRange,
+  parseRange,
+  resolveRange,
+  resolveRangeHeader,
+} from './core/range.js';
+export type {
+  InternalSliceFetcher,
+  RangeInput,
+  SliceFetcher,
+  SliceFetcherOptions,
+  SliceFetchInit,
+  SliceResult,
+} from './engine/fetcher.js';
+export { createSliceFetcher, openSymbol } from './engine/fetcher.js';
+export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';
+export type { SliceFetcherStats } from './engine/telemetry.js';
+export type {
+  Awaitable,
+  ByteRange,
+  CacheChunks,
+  CacheEntryMeta,
+  CacheStats,
+  CacheStorage,
+  HeaderRecord,
+  LogFn,
+  Logger,
+  Metrics,
+  RequestEventBase,
+  RequestOutcome,
+  SliceEvent,
+  Transport,
+  TransportRequest,
+  TransportResponse,
+} from './ports.js';
+export type { MemoryStorageOptions } from './storage/memory.js';
+export { memoryStorage } from './storage/memory.js';
+export type { UndiciTransportOptions } from './transport/undici.js';
+export { undiciTransport } from './transport/undici.js';

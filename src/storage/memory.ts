@@ -1,0 +1,83 @@
+/**
+ * The default slice store: an in-process LRU bounded by bytes (lru-cache with `maxSize`), holding each
+ * slice's chunks by reference — a hit costs no copy.
+ *
+ * @module
+ */
+import { LRUCache } from 'lru-cache';
+import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
+import type { ByteRange, CacheEntryMeta, CacheStats, CacheStorage } from '../ports.js';
+
+/** Options of {@link memoryStorage}. */
+export interface MemoryStorageOptions {
+  /**
+   * Byte budget of the values held; the least recently used entries are evicted beyond it.
+   * @default 268435456 (256 MiB)
+   */
+  maxBytes?: number;
+  /** Clock for expiry checks, milliseconds since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Creates an in-memory {@link CacheStorage} with an LRU byte budget. Entries past their `expiresAt` are
+ * never returned.
+ *
+ * @example
+ * ```ts
+ * import { createSliceFetcher, memoryStorage } from 'slice-fetch';
+ * const fetcher = createSliceFetcher({ cache: memoryStorage({ maxBytes: 512 * 1024 * 1024 }) });
+ * ```
+ */
+export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
+    throw new RangeError(`Expected \`maxBytes\` to be a positive integer, got \`${String(maxBytes)}\`.`);
+  }
+  const now = options.now ?? Date.now;
+  const lru = new LRUCache<string, Entry>({ maxSize: maxBytes });
+
+  return {
+    get(key: string, range?: ByteRange): Chunks | undefined {
+      const entry = lru.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.meta.expiresAt <= now()) {
+        lru.delete(key);
+        return undefined;
+      }
+      return range === undefined ? entry.chunks : sliceChunks(entry.chunks, range.start, range.end);
+    },
+    set(key: string, value: Chunks, meta: CacheEntryMeta): void {
+      // lru-cache needs a positive size; an empty slice is charged one byte.
+      const size = Math.max(chunksLength(value), 1);
+      if (size > maxBytes) return; // larger than the whole budget: caching it would evict everything for nothing
+      lru.set(key, { chunks: value, meta }, { size });
+    },
+    delete(key: string): boolean {
+      return lru.delete(key);
+    },
+    purgeObject(objectKey: string): number {
+      let removed = 0;
+      for (const [key, entry] of lru.entries()) {
+        if (entry.meta.objectKey === objectKey && lru.delete(key)) removed++;
+      }
+      return removed;
+    },
+    stats(): CacheStats {
+      // `calculatedSize` follows lru-cache's own evictions, so no bookkeeping of ours can drift.
+      return { bytes: lru.calculatedSize, entries: lru.size };
+    },
+    close(): void {
+      lru.clear();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+
+interface Entry {
+  readonly chunks: Chunks;
+  readonly meta: CacheEntryMeta;
+}
