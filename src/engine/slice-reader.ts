@@ -158,6 +158,10 @@ export class SliceReader {
   }
 
   async #load(slice: PlannedSlice, reserved: number, priority: number): Promise<void> {
+    if (this.#error !== undefined) {
+      this.#ctx.budget.release(reserved);
+      return;
+    }
     try {
       const { chunks, source } = await this.#obtain(slice, priority);
       if (this.#error !== undefined) {

@@ -1,0 +1,18 @@
+/**
+ * Prints the README's configuration reference, generated from the one config table (`describeConfig()`).
+ * `npx tsx scripts/config-reference.ts` — and test/docs/readme.test.ts fails when the README drifts from it.
+ */
+import { describeConfig } from '../src/core/config.js';
+
+/** The Markdown table of every option. */
+export function configReference(): string {
+  const rows = describeConfig().map((o) => {
+    const bounds = o.min === undefined ? '' : `${o.min} … ${o.max}`;
+    return `| \`${o.path}\` | ${o.type} | \`${JSON.stringify(o.default)}\` | ${bounds} | ${o.description} |`;
+  });
+  return ['| option | type | default | allowed | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join(
+    '\n',
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(configReference());
