@@ -35,6 +35,8 @@ export type {
 export { createSliceFetcher, openSymbol } from './engine/fetcher.js';
 export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';
 export type { SliceFetcherStats } from './engine/telemetry.js';
+export type { SliceHandler, SliceHandlerOptions } from './http/index.js';
+export { createSliceHandler } from './http/index.js';
 export type {
   Awaitable,
   ByteRange,

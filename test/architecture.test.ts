@@ -48,6 +48,19 @@ describe('architecture', () => {
     }
   });
 
+  it('lets the HTTP handler reach the engine only through the fetcher', () => {
+    for (const file of files(join(root, 'http'))) {
+      for (const spec of imports(file).filter((s) => s.startsWith('.'))) {
+        const target = relative(root, join(file, '..', spec));
+        const allowed =
+          ['http', 'core'].includes(folderOf(join(root, target))) ||
+          target === 'ports.js' ||
+          target === 'engine/fetcher.js';
+        expect({ file: relative(root, file), spec, allowed }).toMatchObject({ allowed: true });
+      }
+    }
+  });
+
   it('lets adapters depend on core and ports only, never on each other or on the engine', () => {
     const adapters = ['storage', 'transport', 'metrics'];
     for (const folder of adapters) {
