@@ -36,3 +36,9 @@ import(pathToFileURL(path.join(dist, 'index.js')).href)
     console.error(error);
     process.exit(1);
   });
+
+// The root entry must never load optional peers (redis, vitest): importing it must work without them.
+const loaded = Object.keys(require.cache).filter((p) =>
+  /node_modules[\\/](redis|@redis|vitest)[\\/]/.test(p),
+);
+assert.deepEqual(loaded, [], 'the root entry loaded an optional peer');

@@ -55,7 +55,11 @@ export type {
   TransportRequest,
   TransportResponse,
 } from './ports.js';
+export type { FsStorage, FsStorageOptions } from './storage/fs.js';
+export { fsStorage } from './storage/fs.js';
 export type { MemoryStorageOptions } from './storage/memory.js';
 export { memoryStorage } from './storage/memory.js';
+export type { TieredStorageOptions } from './storage/tiered.js';
+export { tieredStorage } from './storage/tiered.js';
 export type { UndiciTransportOptions } from './transport/undici.js';
 export { undiciTransport } from './transport/undici.js';

@@ -62,7 +62,7 @@ describe('architecture', () => {
   });
 
   it('lets adapters depend on core and ports only, never on each other or on the engine', () => {
-    const adapters = ['storage', 'transport', 'metrics'];
+    const adapters = ['storage', 'transport', 'metrics', 'testing'];
     for (const folder of adapters) {
       let dir: string;
       try {

@@ -1,0 +1,227 @@
+/**
+ * A tiered slice store (SPEC R16): fast, small tiers in front of slow, shared ones — typically memory in
+ * front of Redis or disk. Reads go down the tiers and promote a hit into every tier above it; writes go to
+ * all tiers at once; a failing tier is skipped, and an operation fails only when every tier failed.
+ *
+ * Promotion needs the entry's meta (its expiry and object), which `CacheStorage.get` does not return. The
+ * simplest sound answer: the tiered store remembers the meta of the entries written through it, in a
+ * bounded LRU (`maxTrackedEntries`, a few hundred bytes each), and promotes only those. An entry another process
+ * wrote into a shared tier, or whose meta was forgotten, is still served from its tier, just not promoted.
+ * Only whole-entry reads promote (a sub-range is not the entry); the engine reads whole slices.
+ *
+ * Purge versus promotion: a hit read from tier k just before a purge must not be written back into tier 0
+ * just after it. `delete` and `purgeObject` forget the meta of what they remove before touching any tier
+ * (a read still in flight then finds no meta and does not promote) and wait for promotions already being
+ * written before clearing the tiers.
+ *
+ * @module
+ */
+import { LRUCache } from 'lru-cache';
+import { SliceFetchError } from '../core/errors.js';
+import type {
+  Awaitable,
+  ByteRange,
+  CacheChunks,
+  CacheEntryMeta,
+  CacheStats,
+  CacheStorage,
+} from '../ports.js';
+
+/** Options of {@link tieredStorage}. */
+export interface TieredStorageOptions {
+  /** How many entries' meta to remember for promotion (least recently used forgotten first). @default 16384 */
+  maxTrackedEntries?: number;
+  /** Clock for expiry checks before a promotion, milliseconds since the epoch. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Stacks stores, fastest first. `get` tries each tier in order and promotes a whole-entry hit from tier k
+ * into tiers 0…k−1 (promotion failures are ignored); `set` writes every tier; `delete` and `purgeObject`
+ * clear every tier (`purgeObject` resolves the largest count of any tier — the upper tiers hold copies of
+ * the lower ones, so summing would count one entry twice); `stats` lists each tier under `tiers` (a failed
+ * tier as zeros) with the largest tier's bytes and entries on top, for the same reason; `close` closes
+ * every tier. A call rejects only when every tier failed (`close`: when any did).
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `tiers` is empty or an option is out of range.
+ * @example
+ * ```ts
+ * import { createSliceFetcher, memoryStorage, tieredStorage } from 'slice-fetch';
+ * import { redisStorage } from 'slice-fetch/redis';
+ * const cache = tieredStorage([memoryStorage({ maxBytes: 512 * 1024 * 1024 }), redisStorage({ url: process.env.REDIS_URL })]);
+ * const fetcher = createSliceFetcher({ cache });
+ * ```
+ */
+export function tieredStorage(
+  tiers: readonly CacheStorage[],
+  options: TieredStorageOptions = {},
+): CacheStorage {
+  if (!Array.isArray(tiers) || tiers.length === 0) {
+    throw configError('tiers', 'a non-empty array of stores', Array.isArray(tiers) ? tiers.length : tiers);
+  }
+  const max = options.maxTrackedEntries ?? 16_384;
+  if (!Number.isSafeInteger(max) || max < 1)
+    throw configError('maxTrackedEntries', 'a positive integer', max);
+  const now = options.now ?? Date.now;
+  const stack = [...tiers];
+  const first = stack[0] as CacheStorage;
+  const known = new LRUCache<string, CacheEntryMeta>({ max });
+  const promotions = new Set<Promise<void>>();
+
+  async function readFrom(
+    start: number,
+    key: string,
+    range: ByteRange | undefined,
+    failures: unknown[],
+  ): Promise<CacheChunks | undefined> {
+    for (let k = start; k < stack.length; k++) {
+      let hit: CacheChunks | undefined;
+      try {
+        hit = await (stack[k] as CacheStorage).get(key, range);
+      } catch (error) {
+        failures.push(error);
+        continue;
+      }
+      if (hit !== undefined) {
+        if (range === undefined) promote(key, hit, k);
+        return hit;
+      }
+    }
+    if (failures.length === stack.length) throw allFailed('get', failures);
+    return undefined;
+  }
+
+  function promote(key: string, chunks: CacheChunks, below: number): void {
+    const meta = known.get(key);
+    if (meta === undefined) return;
+    if (meta.expiresAt <= now()) {
+      known.delete(key);
+      return;
+    }
+    for (let i = 0; i < below; i++) {
+      try {
+        const result = (stack[i] as CacheStorage).set(key, chunks, meta);
+        if (isPromise(result)) {
+          const tracked: Promise<void> = result
+            .then(ignore, ignore)
+            .finally(() => promotions.delete(tracked));
+          promotions.add(tracked);
+        }
+      } catch {
+        // a promotion is an optimisation: the entry is still served from its own tier
+      }
+    }
+  }
+
+  /** Runs a delete or purge once the promotions already being written have landed (see the module notes). */
+  async function clear<T>(run: () => Promise<T>): Promise<T> {
+    await Promise.allSettled(promotions);
+    return run();
+  }
+
+  /**
+   * Runs `op` on every tier concurrently. A failed tier contributes `fallback` (or nothing, for `set`); the
+   * call rejects only when every tier failed.
+   */
+  async function everyTier<T>(
+    what: string,
+    op: (tier: CacheStorage) => Awaitable<T>,
+    fallback?: T,
+  ): Promise<T[]> {
+    const outcomes = await Promise.allSettled(stack.map(async (tier) => op(tier)));
+    const values: T[] = [];
+    const failures: unknown[] = [];
+    for (const outcome of outcomes) {
+      if (outcome.status === 'fulfilled') values.push(outcome.value);
+      else {
+        failures.push(outcome.reason);
+        if (fallback !== undefined) values.push(fallback);
+      }
+    }
+    if (failures.length === stack.length) throw allFailed(what, failures);
+    return values;
+  }
+
+  return {
+    get(key, range): Awaitable<CacheChunks | undefined> {
+      let result: Awaitable<CacheChunks | undefined>;
+      try {
+        result = first.get(key, range);
+      } catch (error) {
+        return readFrom(1, key, range, [error]);
+      }
+      // A resident hit in a synchronous first tier (memory) is returned without a promise.
+      if (!isPromise(result)) return result ?? readFrom(1, key, range, []);
+      return result.then(
+        (hit) => hit ?? readFrom(1, key, range, []),
+        (error: unknown) => readFrom(1, key, range, [error]),
+      );
+    },
+
+    async set(key, value, meta) {
+      if (stack.length > 1) known.set(key, meta);
+      await everyTier('set', (tier) => tier.set(key, value, meta));
+    },
+
+    delete(key) {
+      known.delete(key);
+      return clear(async () => (await everyTier('delete', (tier) => tier.delete(key))).some(Boolean));
+    },
+
+    purgeObject(objectKey) {
+      for (const [key, meta] of known.entries()) if (meta.objectKey === objectKey) known.delete(key);
+      return clear(async () =>
+        Math.max(0, ...(await everyTier('purge', (tier) => tier.purgeObject(objectKey)))),
+      );
+    },
+
+    async stats(): Promise<CacheStats> {
+      const each = await everyTier('stats', (tier) => tier.stats(), { bytes: 0, entries: 0 });
+      // Each tier holds a subset of the entries (the upper ones copies of the lower ones), so the largest
+      // tier is the best single figure for what the store holds; a sum would count copies twice.
+      let bytes = 0;
+      let entries = 0;
+      for (const tier of each) {
+        bytes = Math.max(bytes, tier.bytes);
+        entries = Math.max(entries, tier.entries);
+      }
+      return { bytes, entries, tiers: each };
+    },
+
+    async close() {
+      await Promise.allSettled(promotions);
+      known.clear();
+      const outcomes = await Promise.allSettled(stack.map(async (tier) => tier.close()));
+      const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+      if (failures.length > 0) {
+        const message = `Closing ${failures.length} of ${stack.length} tiers of the tiered store failed.`;
+        throw new SliceFetchError('ERR_SLICE_CACHE', message, {
+          cause: new AggregateError(failures, message),
+        });
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function isPromise<T>(value: Awaitable<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+function ignore(): void {}
+
+function allFailed(what: string, failures: unknown[]): SliceFetchError {
+  const message = `Every tier of the tiered store failed to ${what} (${failures.length} tiers).`;
+  return new SliceFetchError('ERR_SLICE_CACHE', message, { cause: new AggregateError(failures, message) });
+}
+
+function configError(path: string, expected: string, got: unknown): SliceFetchError {
+  return new SliceFetchError(
+    'ERR_SLICE_CONFIG',
+    `Expected \`${path}\` to be ${expected}, got \`${String(got)}\`.`,
+    {
+      paths: [path],
+    },
+  );
+}
