@@ -12,6 +12,7 @@ import { SliceFetchError } from '../core/errors.js';
 export class ByteBudget {
   readonly total: number;
   #used = 0;
+  #peak = 0;
   #waiters: Waiter[] = [];
 
   constructor(total: number) {
@@ -21,6 +22,11 @@ export class ByteBudget {
   /** Bytes currently reserved. */
   get used(): number {
     return this.#used;
+  }
+
+  /** The most bytes ever reserved at once (never above `total`); tests and stats read it. */
+  get peak(): number {
+    return this.#peak;
   }
 
   /** Requests waiting for bytes. */
@@ -33,6 +39,7 @@ export class ByteBudget {
     const amount = this.#clamp(bytes);
     if (this.#waiters.length > 0 || this.#used + amount > this.total) return 0;
     this.#used += amount;
+    if (this.#used > this.#peak) this.#peak = this.#used;
     return amount;
   }
 
@@ -73,6 +80,7 @@ export class ByteBudget {
       if (this.#used + head.amount > this.total) return;
       this.#waiters.shift();
       this.#used += head.amount;
+      if (this.#used > this.#peak) this.#peak = this.#used;
       if (head.onAbort !== undefined) head.signal?.removeEventListener('abort', head.onAbort);
       head.resolve(head.amount);
     }

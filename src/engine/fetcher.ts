@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import type { Chunks } from '../core/chunks.js';
 import { parseConfig, type SliceFetchConfig, type SliceFetchConfigInput } from '../core/config.js';
 import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
@@ -136,6 +137,8 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     budget: new ByteBudget(config.maxBufferedBytes),
   };
   const closing = new AbortController();
+  // Every request of this fetcher listens on it: many listeners are expected, not a leak.
+  setMaxListeners(0, closing.signal);
   let sequence = 0;
   const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
 
@@ -171,7 +174,8 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
         requestId,
         method: init.method ?? 'GET',
         range,
-        conditionals: headers,
+        // If-Range (RFC 9110 §13.1.5) is evaluated against the range wherever it was given: init or headers.
+        conditionals: range === undefined ? headers : { ...headers, range },
         forward: forwardable(headers),
         authorized: headers.authorization !== undefined || headers.cookie !== undefined,
         signal,
@@ -179,16 +183,14 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       if (result.body === undefined) {
         end(result.status, result.outcome, 0);
       } else {
-        let bytes = 0;
-        result.body.on('data', (piece: Chunks) => {
-          for (const chunk of piece) bytes += chunk.byteLength;
-        });
-        result.body.once('end', () => end(result.status, result.outcome, bytes));
-        result.body.once('error', (error) =>
-          end(result.status, 'error', bytes, toSliceFetchError(error, { url: url.href })),
+        // No 'data' listener here: it would put the body in flowing mode before its consumer attaches.
+        const body = result.body;
+        body.once('end', () => end(result.status, result.outcome, body.bytesDelivered));
+        body.once('error', (error) =>
+          end(result.status, 'error', body.bytesDelivered, toSliceFetchError(error, { url: url.href })),
         );
-        result.body.once('close', () => {
-          if (!result.body?.readableEnded && !result.body?.errored) end(result.status, 'aborted', bytes);
+        body.once('close', () => {
+          if (!body.readableEnded && !body.errored) end(result.status, 'aborted', body.bytesDelivered);
         });
       }
       return result;
@@ -210,7 +212,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       engine.metadata.forget(objectKey);
       return gate.purgeObject(objectKey, { requestId: 'purge', url: String(url) });
     },
-    stats: () => telemetry.snapshot(),
+    stats: () => telemetry.snapshot(engine.budget),
     async close() {
       if (closing.signal.aborted) return;
       closing.abort(new SliceFetchError('ERR_SLICE_CLOSED', 'The slice fetcher was closed.'));

@@ -34,6 +34,7 @@ import { keptHeaders, type MetadataCache, type ObjectMetadata } from './metadata
 import { fetchReference, type OriginDeps, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { type PieceSource, PieceStream, sequenceSource, staticSource } from './piece-stream.js';
+import { discardBody } from './read-body.js';
 import type { SingleFlight } from './single-flight.js';
 import { type ReadContext, type SeedSlice, SliceReader } from './slice-reader.js';
 
@@ -233,7 +234,17 @@ async function attempt(
     cancel: (error) => source.cancel(error),
   };
   let primedPiece: Chunks | null | undefined = first;
-  return { status, headers, body: new PieceStream(primed, length), cacheStatus, outcome: outcome() };
+  const body = new PieceStream(primed, length);
+  // A getter: the outcome is read when the body ends, once every slice's source is known (not just the first).
+  return {
+    status,
+    headers,
+    body,
+    cacheStatus,
+    get outcome() {
+      return outcome();
+    },
+  };
 }
 
 /** Fresh metadata from memory or the store, or `undefined`. */
@@ -296,7 +307,7 @@ async function learn(
     let claimed = false;
     // Nobody claims a live body when every waiter has gone: release its connection instead of leaking it.
     setImmediate(() => {
-      if (!claimed) result.response.body.destroy();
+      if (!claimed) discardBody(result.response.body);
     });
     return {
       kind: 'live',
@@ -374,7 +385,7 @@ function referenceIndex(parsed: ParsedRange, sliceSize: number): number {
 async function passThrough(engine: Engine, input: OpenInput, result: LiveResult): Promise<SliceResult> {
   let response = result.response;
   if (result.kind === 'pass' && result.reason !== 'range-ignored') {
-    response.body.destroy();
+    discardBody(response.body);
     const headers: Record<string, string> = { ...input.forward };
     if (input.range !== undefined) headers.range = input.range;
     response = await engine.deps.transport.request({
@@ -387,7 +398,7 @@ async function passThrough(engine: Engine, input: OpenInput, result: LiveResult)
   const headers = passHeaders(response.headers);
   const outcome: RequestOutcome = result.kind === 'pass' ? 'pass' : 'error';
   if (input.method === 'HEAD') {
-    response.body.destroy();
+    discardBody(response.body);
     return { status: response.status, headers, body: undefined, cacheStatus: () => 'PASS', outcome };
   }
   const length = Number(headers['content-length'] ?? Number.NaN);
@@ -403,7 +414,7 @@ function bytesSource(body: Readable): PieceSource {
       return done === true ? null : [value as Uint8Array];
     },
     cancel: () => {
-      body.destroy();
+      discardBody(body);
     },
   };
 }

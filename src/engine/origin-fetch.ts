@@ -13,7 +13,7 @@ import { decideRetry, givenUpError } from '../core/retry.js';
 import { classifyReference, type ReferenceFacts, validateSlice } from '../core/validate.js';
 import type { ByteRange, HeaderRecord, Logger, Transport, TransportResponse } from '../ports.js';
 import type { OriginScheduler } from './origin-scheduler.js';
-import { readBody } from './read-body.js';
+import { discardBody, readBody } from './read-body.js';
 import type { Telemetry } from './telemetry.js';
 
 /** What sub-requests need from the fetcher. */
@@ -74,7 +74,7 @@ export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: Refer
       deps.now(),
     );
     if (error !== undefined) {
-      response.body.destroy();
+      discardBody(response.body);
       throw error;
     }
     return readBody(response.body, rangeLength(expected), signal, details(request));
@@ -120,7 +120,7 @@ export function fetchReference(
       case 'origin-status':
         return { kind: 'origin-status', response };
       case 'retry':
-        response.body.destroy();
+        discardBody(response.body);
         throw verdict.error;
     }
   });

@@ -24,6 +24,7 @@ export class PieceStream extends Readable {
   readonly byteLength: number;
   readonly #source: PieceSource;
   #ended = false;
+  #delivered = 0;
 
   constructor(source: PieceSource, byteLength: number) {
     super({ objectMode: true, highWaterMark: 1 });
@@ -31,10 +32,19 @@ export class PieceStream extends Readable {
     this.byteLength = byteLength;
   }
 
+  /**
+   * Bytes handed to the stream so far. Telemetry reads this instead of listening for `'data'`: a `'data'`
+   * listener switches the stream to flowing mode, and pieces would flow past a consumer that attaches later.
+   */
+  get bytesDelivered(): number {
+    return this.#delivered;
+  }
+
   override _read(): void {
     this.#source.next().then(
       (piece) => {
         if (piece === null) this.#ended = true;
+        else for (const chunk of piece) this.#delivered += chunk.byteLength;
         this.push(piece);
       },
       (error: Error) => this.destroy(error),

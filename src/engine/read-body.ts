@@ -30,7 +30,7 @@ export function readBody(
       if (error === undefined) {
         resolve(chunks);
       } else {
-        body.destroy();
+        discardBody(body);
         reject(error);
       }
     };
@@ -73,7 +73,23 @@ export function readBody(
   });
 }
 
+/**
+ * Releases a body nobody will read. undici's body emits `'error'` (RequestAbortedError) when destroyed before
+ * its end, and an `'error'` with no listener is an uncaught exception that kills the process: listen first.
+ *
+ * @example
+ * ```ts
+ * if (response.status !== 206) discardBody(response.body);
+ * ```
+ */
+export function discardBody(body: Readable): void {
+  body.on('error', ignore);
+  body.destroy();
+}
+
 // ---------------------------------------------------------------------------------------------------------
+
+function ignore(): void {}
 
 function describe(details: SliceFetchErrorDetails): string {
   return details.slice === undefined

@@ -47,6 +47,8 @@ export class SingleFlight<T> {
     work: (context: FlightContext) => Promise<T>,
     options: FlightOptions,
   ): { promise: Promise<T>; joined: boolean } {
+    // An already-aborted caller must not start work nobody waits for (it would run to the end unobserved).
+    if (options.signal.aborted) return { promise: Promise.reject(abortError()), joined: false };
     const existing = this.#flights.get(key);
     if (existing !== undefined && !existing.controller.signal.aborted) {
       return { promise: this.#join(existing, work, options, true), joined: true };

@@ -169,6 +169,7 @@ export class SliceReader {
         return;
       }
       this.#buffer.push(slice.index, { chunks, reserved, source });
+      this.#ctx.deps.telemetry.windowHeld(this.#buffer.bytesHeld);
       this.#deliver();
     } catch (error) {
       this.#ctx.budget.release(reserved);

@@ -36,6 +36,12 @@ export interface SliceFetcherStats {
   readonly bytesFromOrigin: number;
   /** Bytes delivered that came from the cache. */
   readonly bytesFromCache: number;
+  /** The most bytes one response's reorder window has held at once (at most `concurrency × sliceSize`). */
+  readonly peakWindowBytes: number;
+  /** Slice bytes reserved in the global memory budget now. */
+  readonly bufferedBytes: number;
+  /** The most slice bytes the global memory budget has had reserved at once (at most `maxBufferedBytes`). */
+  readonly peakBufferedBytes: number;
 }
 
 type Counters = {
@@ -57,7 +63,7 @@ export class Telemetry implements Required<Metrics> {
     aborted: 0,
   };
   readonly #byStatus: Record<string, number> = {};
-  readonly #c: Omit<Counters, 'outcomes' | 'subrequestsByStatus'> = {
+  readonly #c: Omit<Counters, 'outcomes' | 'subrequestsByStatus' | 'bufferedBytes' | 'peakBufferedBytes'> = {
     requests: 0,
     activeRequests: 0,
     subrequests: 0,
@@ -70,6 +76,7 @@ export class Telemetry implements Required<Metrics> {
     cacheErrors: 0,
     bytesFromOrigin: 0,
     bytesFromCache: 0,
+    peakWindowBytes: 0,
   };
 
   constructor(hooks: Metrics | undefined, logger: Logger) {
@@ -77,9 +84,15 @@ export class Telemetry implements Required<Metrics> {
     this.#logger = logger;
   }
 
-  /** Counters snapshot. */
-  snapshot(): SliceFetcherStats {
-    return { ...this.#c, outcomes: { ...this.#outcomes }, subrequestsByStatus: { ...this.#byStatus } };
+  /** Counters snapshot; `budget` supplies the memory budget's current and peak reservation. */
+  snapshot(budget: { readonly used: number; readonly peak: number }): SliceFetcherStats {
+    return {
+      ...this.#c,
+      outcomes: { ...this.#outcomes },
+      subrequestsByStatus: { ...this.#byStatus },
+      bufferedBytes: budget.used,
+      peakBufferedBytes: budget.peak,
+    };
   }
 
   onRequestStart: NonNullable<Metrics['onRequestStart']> = (event) => {
@@ -133,6 +146,11 @@ export class Telemetry implements Required<Metrics> {
     else this.#c.bytesFromCache += event.bytes;
     this.#call('onBytes', event);
   };
+
+  /** A reorder window now holds `bytes`; keeps the peak (one comparison per slice). */
+  windowHeld(bytes: number): void {
+    if (bytes > this.#c.peakWindowBytes) this.#c.peakWindowBytes = bytes;
+  }
 
   /** A sub-request attempt ended (`status` undefined when no response came). */
   subrequestDone(status: number | undefined): void {

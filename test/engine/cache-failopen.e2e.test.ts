@@ -1,0 +1,130 @@
+/**
+ * A broken cache never changes what the client gets (P25, R7): a store that throws, one that rejects, one
+ * whose promises never settle (bounded by `timeouts.cacheMs`), and one that hands back wrong bytes — of the
+ * wrong length, or of the right length with different content — each give exactly the origin's status and
+ * bytes, on a cold request, a repeat, a range, and a second fetcher sharing the same store.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type CacheChunks, type CacheStorage, memoryStorage } from '../../src/index.js';
+import { contentBytes } from '../support/content.js';
+import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { closeFetchers, drain, KiB, makeFetcher } from './e2e-helpers.js';
+
+let origin: TestOrigin;
+beforeAll(async () => {
+  origin = await startOrigin();
+});
+afterEach(async () => {
+  await closeFetchers();
+});
+afterAll(async () => {
+  await origin.close();
+});
+
+const SLICE = 64 * KiB;
+
+/** A store every method of which throws synchronously. */
+function throwingStore(): CacheStorage {
+  const fail = (): never => {
+    throw new Error('disk on fire');
+  };
+  return { get: fail, set: fail, delete: fail, purgeObject: fail, stats: fail, close: fail };
+}
+
+/** A store every method of which rejects. */
+function rejectingStore(): CacheStorage {
+  const fail = (): Promise<never> => Promise.reject(new Error('redis down'));
+  return { get: fail, set: fail, delete: fail, purgeObject: fail, stats: fail, close: fail };
+}
+
+/** A store whose promises never settle. */
+function hangingStore(): CacheStorage {
+  const hang = (): Promise<never> => new Promise<never>(() => {});
+  return { get: hang, set: hang, delete: hang, purgeObject: hang, stats: hang, close: hang };
+}
+
+/** A working memory store whose reads come back altered by `corrupt`. */
+function corruptingStore(corrupt: (chunks: CacheChunks) => CacheChunks): CacheStorage {
+  const inner = memoryStorage();
+  return {
+    ...inner,
+    get(key, range) {
+      const value = inner.get(key, range) as CacheChunks | undefined;
+      return value === undefined ? undefined : corrupt(value);
+    },
+  };
+}
+
+/** One byte short. */
+const shorter = (chunks: CacheChunks): CacheChunks => {
+  const whole = Buffer.concat(chunks);
+  return [whole.subarray(0, Math.max(0, whole.length - 1))];
+};
+/** One byte too many. */
+const longer = (chunks: CacheChunks): CacheChunks => [...chunks, Buffer.from([42])];
+/** Same length, one byte in the middle changed (a copy: the stored chunks stay intact). */
+const flipped = (chunks: CacheChunks): CacheChunks => {
+  const whole = Buffer.from(Buffer.concat(chunks));
+  if (whole.length > 0) whole[whole.length >> 1] = (whole[whole.length >> 1] as number) ^ 0x01;
+  return [whole];
+};
+
+/** The stores, and whether the engine can tell the failure (and so counts a cache error). */
+const STORES: readonly {
+  readonly name: string;
+  readonly make: () => CacheStorage;
+  readonly noticed: boolean;
+}[] = [
+  { name: 'throws on every call', make: throwingStore, noticed: true },
+  { name: 'rejects every call', make: rejectingStore, noticed: true },
+  { name: 'never settles a call', make: hangingStore, noticed: true },
+  { name: 'returns one byte too few', make: () => corruptingStore(shorter), noticed: true },
+  { name: 'returns one byte too many', make: () => corruptingStore(longer), noticed: true },
+  // Only a checksum would reveal this one: the test states the requirement (P25) whether or not it holds.
+  {
+    name: 'returns the right length with different content',
+    make: () => corruptingStore(flipped),
+    noticed: false,
+  },
+];
+
+describe('a broken cache (P25)', () => {
+  for (const { name, make, noticed } of STORES) {
+    it(`serves exactly the origin's status and bytes when the store ${name}`, async () => {
+      const path = `/p25/${name.replace(/\W+/g, '-')}.bin`;
+      const size = 5 * SLICE + 321;
+      const { seed } = origin.setObject(path, { size });
+      const store = make();
+      const options = { sliceSize: SLICE, concurrency: 2, cache: store, timeouts: { cacheMs: 50 } };
+      const requests: readonly { range?: string; status: number; start: number; end: number }[] = [
+        { status: 200, start: 0, end: size - 1 },
+        { status: 200, start: 0, end: size - 1 },
+        {
+          range: `bytes=${SLICE - 10}-${3 * SLICE + 10}`,
+          status: 206,
+          start: SLICE - 10,
+          end: 3 * SLICE + 10,
+        },
+        {
+          range: `bytes=${SLICE - 10}-${3 * SLICE + 10}`,
+          status: 206,
+          start: SLICE - 10,
+          end: 3 * SLICE + 10,
+        },
+      ];
+      // A second fetcher on the same store reads what the first wrote (its own metadata memory is empty).
+      for (const fetcher of [makeFetcher(options), makeFetcher(options)]) {
+        for (const { range, status, start, end } of requests) {
+          const res = await fetcher.fetch(origin.url(path), { range });
+          expect(res.status).toBe(status);
+          expect(res.headers.get('content-length')).toBe(String(end - start + 1));
+          if (status === 206) expect(res.headers.get('content-range')).toBe(`bytes ${start}-${end}/${size}`);
+          const { bytes, error } = await drain(res);
+          expect(error).toBeUndefined();
+          expect(bytes.equals(contentBytes(seed, start, end))).toBe(true);
+        }
+        if (noticed) expect(fetcher.stats().cacheErrors).toBeGreaterThan(0);
+      }
+    });
+  }
+});
