@@ -1,0 +1,157 @@
+/**
+ * Runs the measured clients as child processes. The Node clients are bundled with esbuild first and run as
+ * plain `node client.mjs`: running them through the tsx loader would add ~30 MiB of RSS that is not the
+ * library's, and a bundle is what an application ships. aria2c runs under `/usr/bin/time` for its peak RSS;
+ * its time is taken from spawn to exit.
+ *
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type ClientResult, RESULT_PREFIX } from './clients/protocol.js';
+
+/** Paths of the bundled clients. */
+export interface Clients {
+  readonly slice: string;
+  readonly undici: string;
+}
+
+/**
+ * Bundles `bench/clients/{slice,undici}.ts` (with the library and its dependencies) into `outDir`, with
+ * source maps so CPU profiles can be mapped back to `src/`.
+ *
+ * @example
+ * ```ts
+ * const clients = await buildClients('/tmp/bench/clients');
+ * ```
+ */
+export async function buildClients(outDir: string): Promise<Clients> {
+  // esbuild comes with tsup/tsx; imported lazily so type-checking the bench never needs it at load time.
+  const { build } = await import('esbuild');
+  const here = import.meta.dirname;
+  await build({
+    entryPoints: [join(here, 'clients', 'slice.ts'), join(here, 'clients', 'undici.ts')],
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: 'linked',
+    logLevel: 'error',
+    // undici is CommonJS: its `require('node:…')` calls need a real `require` inside an ES module bundle.
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
+  return { slice: join(outDir, 'slice.mjs'), undici: join(outDir, 'undici.mjs') };
+}
+
+/** Options of {@link runClient}. */
+export interface RunOptions {
+  /** Extra `node` flags (e.g. `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
+  /** Kill the client after this long. @default 180000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Runs a bundled client with its JSON spec and returns what it reported.
+ *
+ * @example
+ * ```ts
+ * const result = await runClient(clients.undici, { url });
+ * ```
+ */
+export function runClient(script: string, spec: object, options: RunOptions = {}): Promise<ClientResult> {
+  const args = [...(options.nodeArgs ?? []), script, JSON.stringify(spec)];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (data: Buffer) => {
+      stdout += data.toString();
+    });
+    child.stderr.on('data', (data: Buffer) => {
+      stderr += data.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 180_000);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
+      if (code !== 0 || line === undefined) {
+        reject(new Error(`client ${script} failed (code ${code}, signal ${signal}):\n${stderr}${stdout}`));
+        return;
+      }
+      resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as ClientResult);
+    });
+  });
+}
+
+/** What an aria2c run measured. */
+export interface Aria2Result {
+  readonly ms: number;
+  readonly maxRssKiB: number;
+  readonly bytes: number;
+}
+
+/**
+ * Downloads `url` with `aria2c -x8 -s8 -k1M` into `dir`, measures spawn-to-exit time and peak RSS, checks
+ * the size, then deletes the file.
+ *
+ * @example
+ * ```ts
+ * const { ms } = await runAria2c('http://127.0.0.1:8080/slow/f64', '/tmp/bench/aria2', 64 * 1024 * 1024);
+ * ```
+ */
+export function runAria2c(url: string, dir: string, expectedBytes: number): Promise<Aria2Result> {
+  const out = 'aria2.out';
+  const rssFile = join(dir, 'aria2.rss');
+  const args = [
+    '-f',
+    '%M',
+    '-o',
+    rssFile,
+    'aria2c',
+    '-x8',
+    '-s8',
+    '-k1M',
+    '--file-allocation=none',
+    '-d',
+    dir,
+    '-o',
+    out,
+    '--allow-overwrite=true',
+    '--auto-file-renaming=false',
+    '--console-log-level=error',
+    '--summary-interval=0',
+    '-q',
+    url,
+  ];
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn('/usr/bin/time', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (data: Buffer) => {
+      stderr += data.toString();
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const ms = performance.now() - started;
+      const file = join(dir, out);
+      try {
+        const bytes = existsSync(file) ? statSync(file).size : 0;
+        if (code !== 0 || bytes !== expectedBytes)
+          throw new Error(`aria2c failed (code ${code}, ${bytes} of ${expectedBytes} bytes):\n${stderr}`);
+        resolve({ ms, maxRssKiB: Number(readFileSync(rssFile, 'utf8').trim()), bytes });
+      } catch (error) {
+        reject(error);
+      } finally {
+        rmSync(file, { force: true });
+        rmSync(`${file}.aria2`, { force: true });
+      }
+    });
+  });
+}

@@ -1,0 +1,222 @@
+/**
+ * `npm run bench`: the slice-fetch benchmark in one run. Sets up a temp dir with a 64 MiB and a 1 GiB file,
+ * starts nginx on them, checks that every client delivers the right bytes, then runs each case's clients in
+ * rounds (each in its own process, so each peak RSS is its own) and prints Markdown tables of ratios — with
+ * medians of `--runs` rounds — and the verdict per target. `--profile` also CPU-profiles the cold and warm
+ * 1 GiB transfers and prints their top self-time functions.
+ *
+ * Usage: `npm run bench -- [--runs 3] [--profile] [--json out.json] [--keep]`
+ *
+ * @module
+ */
+import { createHash, randomFillSync } from 'node:crypto';
+import {
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type BenchEnv,
+  COLD_CACHE_BYTES,
+  LARGE_BYTES,
+  resultTables,
+  SLICE_SETTINGS,
+  SMALL_BYTES,
+  VARIANTS,
+  verdicts,
+  WARM_CACHE_BYTES,
+} from './cases.js';
+import type { SliceClientSpec } from './clients/slice.js';
+import { nginxVersion, startNginx } from './nginx.js';
+import { buildClients, runClient } from './processes.js';
+import { summarizeProfile } from './profile.js';
+import { type Samples, samples, table, verdictTable } from './report.js';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    profile: { type: 'boolean', default: false },
+    json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const runs = Number(args.runs);
+if (!Number.isInteger(runs) || runs < 1)
+  throw new Error(`Expected \`--runs\` to be a positive integer, got \`${args.runs}\`.`);
+
+const repoRoot = join(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'slice-bench-'));
+const log = (text: string): void => {
+  process.stderr.write(`${text}\n`);
+};
+let stopNginx: (() => Promise<void>) | undefined;
+try {
+  const started = performance.now();
+  const loadAtStart = loadavg()[0] ?? 0;
+  const www = join(dir, 'www');
+  const aria2Dir = join(dir, 'aria2');
+  mkdirSync(www);
+  mkdirSync(aria2Dir);
+  log(`bench: temp dir ${dir}; building clients and writing files…`);
+  const clients = await buildClients(join(dir, 'clients'));
+  const smallSha = writeObjects(www);
+  const nginx = await startNginx({ dir: join(dir, 'nginx'), root: www, slowRate: '20m' });
+  stopNginx = nginx.stop;
+  const env: BenchEnv = { clients, base: nginx.base, smallFile: 'obj-64m', largeFile: 'obj-1g', aria2Dir };
+
+  await verifyClients(env, smallSha);
+  log('bench: every client delivered the right bytes (SHA-256 of 64 MiB checked)');
+
+  const results = new Map<string, Samples>(VARIANTS.map((v) => [v.id, samples()]));
+  for (let round = 1; round <= runs; round++) {
+    for (const variant of VARIANTS) {
+      const m = await variant.run(env);
+      const s = results.get(variant.id) as Samples;
+      s.ms.push(m.ms);
+      s.rssKiB.push(m.rssKiB);
+      s.cpuMs.push(m.cpuMs);
+      s.arrayBuffersKiB.push(m.arrayBuffersKiB);
+      log(
+        `bench: round ${round}/${runs} ${variant.id}: ${Math.round(m.ms)} ms, ${Math.round(m.rssKiB / 1024)} MiB RSS`,
+      );
+    }
+  }
+
+  const list = verdicts(results);
+  const out = [
+    `## Results (median of ${runs} runs)`,
+    '',
+    await machine(),
+    '',
+    resultTables(results),
+    '',
+    '### Verdicts',
+    '',
+    verdictTable(list),
+  ];
+  if (args.profile) out.push('', await profiles(env));
+  else if (list.some((v) => !v.met))
+    out.push('', 'A target is not met: `npm run bench -- --profile` shows where the CPU goes.');
+  out.push(
+    '',
+    `Total bench time: ${((performance.now() - started) / 1000).toFixed(0)} s. Load average (1 min) at start ` +
+      `${loadAtStart.toFixed(2)}, at end ${(loadavg()[0] ?? 0).toFixed(2)}, on ${cpus().length} CPUs: ` +
+      'anything else running on the machine makes the figures noisier (clients and nginx share the cores).',
+  );
+  process.stdout.write(`${out.join('\n')}\n`);
+  if (args.json !== undefined) {
+    writeFileSync(
+      args.json,
+      JSON.stringify({ runs, results: Object.fromEntries(results), verdicts: list }, null, 2),
+    );
+  }
+} finally {
+  await stopNginx?.();
+  if (args.keep) log(`bench: kept ${dir}`);
+  else rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** Writes 64 MiB of random bytes and a 1 GiB file of 16 copies of them; returns the small file's SHA-256. */
+function writeObjects(www: string): string {
+  const small = randomFillSync(Buffer.allocUnsafe(SMALL_BYTES));
+  const write = (name: string, copies: number): void => {
+    const fd = openSync(join(www, name), 'w');
+    try {
+      for (let i = 0; i < copies; i++) writeSync(fd, small);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  write('obj-64m', 1);
+  write('obj-1g', LARGE_BYTES / SMALL_BYTES);
+  return createHash('sha256').update(small).digest('hex');
+}
+
+/** Every client, both slice entries, must return the 64 MiB object byte for byte before anything is timed. */
+async function verifyClients(env: BenchEnv, sha: string): Promise<void> {
+  const url = `${env.base}/fast/${env.smallFile}`;
+  const checks = [
+    runClient(env.clients.undici, { url, verify: true }),
+    ...(['open', 'response'] as const).map((entry) => {
+      const spec: SliceClientSpec = {
+        url,
+        entry,
+        passes: 2,
+        cacheBytes: WARM_CACHE_BYTES,
+        verify: true,
+        ...SLICE_SETTINGS,
+      };
+      return runClient(env.clients.slice, spec);
+    }),
+  ];
+  for (const result of await Promise.all(checks)) {
+    for (const pass of result.passes) {
+      if (pass.sha256 !== sha || pass.bytes !== SMALL_BYTES)
+        throw new Error(
+          `verification failed: got ${pass.bytes} bytes with SHA-256 ${pass.sha256}, want ${sha}`,
+        );
+    }
+  }
+}
+
+async function machine(): Promise<string> {
+  const model =
+    /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  const undiciVersion = (
+    JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'undici', 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
+  return table(
+    ['nproc', 'CPU', 'Node', 'nginx', 'undici'],
+    [[String(cpus().length), model, process.version, await nginxVersion(), undiciVersion]],
+  );
+}
+
+/** CPU-profiles the last pass of the cold and warm 1 GiB transfers (both entries) and summarises them. */
+async function profiles(env: BenchEnv): Promise<string> {
+  const url = `${env.base}/fast/${env.largeFile}`;
+  const sections: string[] = ['## CPU profiles (1 GiB, self time of the profiled pass)'];
+  for (const [name, cacheBytes, passes] of [
+    ['cold', COLD_CACHE_BYTES, 1],
+    ['warm', WARM_CACHE_BYTES, 2],
+  ] as const) {
+    for (const entry of ['open', 'response'] as const) {
+      const profileDir = join(dir, 'profiles', `${name}-${entry}`);
+      mkdirSync(profileDir, { recursive: true });
+      const spec: SliceClientSpec = { url, entry, passes, cacheBytes, profileDir, ...SLICE_SETTINGS };
+      await runClient(env.clients.slice, spec);
+      const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+      if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
+      const summary = summarizeProfile(join(profileDir, file), repoRoot, 15);
+      const pct = (p: number): string => `${p.toFixed(1)} %`;
+      sections.push(
+        '',
+        `### ${name}, ${entry === 'open' ? 'internal open' : '`fetch()` + reader'} — ` +
+          `${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
+        '',
+        table(
+          ['function', 'where', 'self ms', '% of busy'],
+          summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
+        ),
+        '',
+        table(
+          ['file / package', 'self ms', '% of busy'],
+          summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
+        ),
+      );
+    }
+  }
+  return sections.join('\n');
+}
