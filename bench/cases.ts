@@ -5,6 +5,8 @@
  *    vs one undici GET vs `aria2c -x8 -s8 -k1M`.
  * 2. 1 GiB from nginx unthrottled: slice-fetch cold and warm vs one undici GET.
  * 3. Peak RSS of the cold 1 GiB stream with a 64 MiB memory store.
+ * Slice-fetch runs both as the first fetch of a fresh process and in a "warm process" (after an untimed fetch of
+ * another object), because a fresh Node process pays a first-fetch cost that a long-lived server does not.
  *
  * @module
  */
@@ -64,8 +66,19 @@ export const WARM_CACHE_BYTES = 1536 * MiB;
 
 /** Every variant, in the order each round runs them. */
 export const VARIANTS: readonly Variant[] = [
-  slice('c1.response', 'slice-fetch `fetch()` + reader', 'slow', 'small', 'response', COLD_CACHE_BYTES, 1),
-  slice('c1.open', 'slice-fetch internal open (pieces)', 'slow', 'small', 'open', COLD_CACHE_BYTES, 1),
+  slice('c1.response', 'slice-fetch `fetch()` + reader, first fetch', { path: 'slow', size: 'small' }),
+  slice('c1.response.steady', 'slice-fetch `fetch()` + reader, warm process', {
+    path: 'slow',
+    size: 'small',
+    warmProcess: true,
+  }),
+  slice('c1.open', 'slice-fetch internal open, first fetch', { path: 'slow', size: 'small', entry: 'open' }),
+  slice('c1.open.steady', 'slice-fetch internal open, warm process', {
+    path: 'slow',
+    size: 'small',
+    entry: 'open',
+    warmProcess: true,
+  }),
   {
     id: 'c1.aria2c',
     label: 'aria2c -x8 -s8 -k1M',
@@ -76,12 +89,21 @@ export const VARIANTS: readonly Variant[] = [
   },
   undici('c1.undici', 'undici, one GET', 'slow', 'small'),
   undici('c2.undici', 'undici, one GET', 'fast', 'large'),
-  slice('c2.cold.open', 'cold, internal open (pieces)', 'fast', 'large', 'open', COLD_CACHE_BYTES, 1),
-  slice('c2.cold.response', 'cold, `fetch()` + reader', 'fast', 'large', 'response', COLD_CACHE_BYTES, 1),
-  slice('c2.nocache.open', 'cold, `cache: false`, internal open', 'fast', 'large', 'open', false, 1),
-  slice('c2.warm.open', 'warm, internal open (pieces)', 'fast', 'large', 'open', WARM_CACHE_BYTES, 2),
-  slice('c2.warm.response', 'warm, `fetch()` + reader', 'fast', 'large', 'response', WARM_CACHE_BYTES, 2),
+  slice('c2.cold.open', 'cold, internal open (pieces)', { entry: 'open' }),
+  slice('c2.cold.response', 'cold, `fetch()` + reader', {}),
+  slice('c2.cold.open.steady', 'cold, internal open, warm process', { entry: 'open', warmProcess: true }),
+  slice('c2.cold.response.steady', 'cold, `fetch()` + reader, warm process', { warmProcess: true }),
+  slice('c2.nocache.open', 'cold, `cache: false`, internal open', { entry: 'open', cacheBytes: false }),
+  slice('c2.warm.open', 'warm, internal open (pieces)', {
+    entry: 'open',
+    cacheBytes: WARM_CACHE_BYTES,
+    passes: 2,
+  }),
+  slice('c2.warm.response', 'warm, `fetch()` + reader', { cacheBytes: WARM_CACHE_BYTES, passes: 2 }),
 ];
+
+const CASE1_SLICES = ['c1.response', 'c1.response.steady', 'c1.open', 'c1.open.steady'] as const;
+const CASE1_IDS = [...CASE1_SLICES, 'c1.aria2c', 'c1.undici'] as const;
 
 /** Medians by variant id. */
 export type Results = ReadonlyMap<string, Samples>;
@@ -98,7 +120,7 @@ export function resultTables(results: Results): string {
   const t = (id: string): number => median(results.get(id)?.ms ?? []);
   const aria = t('c1.aria2c');
   const one = t('c1.undici');
-  const c1 = ['c1.response', 'c1.open', 'c1.aria2c', 'c1.undici'].map((id) => {
+  const c1 = CASE1_IDS.map((id) => {
     const s = results.get(id);
     return [
       label(id),
@@ -110,10 +132,14 @@ export function resultTables(results: Results): string {
     ];
   });
   const base = t('c2.undici');
+  // One GET on this kind of VM is bimodal (see BENCHMARKS.md): best-of-N next to the median shows which mode.
+  const best = (id: string): number => Math.min(...(results.get(id)?.ms ?? [Number.NaN]));
   const c2 = [
     'c2.undici',
     'c2.cold.open',
     'c2.cold.response',
+    'c2.cold.open.steady',
+    'c2.cold.response.steady',
     'c2.nocache.open',
     'c2.warm.open',
     'c2.warm.response',
@@ -125,6 +151,7 @@ export function resultTables(results: Results): string {
       timeCell(s?.ms ?? []),
       mbps(LARGE_BYTES, t(id)),
       ratio(base / t(id)),
+      ratio(best('c2.undici') / best(id)),
       Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
       rssCell(median(s?.rssKiB ?? [])),
     ];
@@ -144,6 +171,9 @@ export function resultTables(results: Results): string {
   return [
     '### Case 1 — 64 MiB, nginx `limit_rate 20m` per connection, 1 MiB slices, concurrency 8',
     '',
+    'Slice-fetch with a 64 MiB memory store; "warm process" = after an untimed fetch of another 64 MiB object',
+    "(unthrottled), so JIT, undici's parser and the connection pool are warm. aria2c and undici run cold, as CLIs do.",
+    '',
     table(
       ['client', 'time: median (min–max)', 'throughput', 'time ÷ aria2c', 'time ÷ one GET', 'peak RSS'],
       c1,
@@ -151,8 +181,10 @@ export function resultTables(results: Results): string {
     '',
     '### Case 2 — 1 GiB, nginx unthrottled (sendfile), 1 MiB slices, concurrency 8',
     '',
-    'Cold: `memoryStorage({ maxBytes: 64 MiB })` (or `cache: false`). Warm: `memoryStorage({ maxBytes: 1.5 GiB })`,',
-    'second fetch in the same process (time, CPU and throughput of that second pass; RSS of the whole process).',
+    'Cold: `memoryStorage({ maxBytes: 64 MiB })` (or `cache: false`), first fetch of a fresh process, or "warm process":',
+    'after an untimed fetch of another 64 MiB object (JIT, undici parser and pool warm, as in a long-lived server).',
+    'Warm: `memoryStorage({ maxBytes: 1.5 GiB })`, second fetch of the same object in the same process (time, CPU',
+    'and throughput of that pass; RSS of the whole process).',
     '',
     table(
       [
@@ -160,6 +192,7 @@ export function resultTables(results: Results): string {
         'time: median (min–max)',
         'throughput',
         'throughput ÷ undici GET',
+        'best ÷ best',
         'CPU (user+sys)',
         'peak RSS',
       ],
@@ -187,28 +220,41 @@ export function verdicts(results: Results): Verdict[] {
   const t = (id: string): number => median(results.get(id)?.ms ?? []);
   const rss = (id: string): number => rssMB(median(results.get(id)?.rssKiB ?? []));
   const out: Verdict[] = [];
-  for (const [entry, name] of [
-    ['response', '`fetch()`'],
-    ['open', 'internal open'],
-  ] as const) {
-    const vsAria = t(`c1.${entry}`) / t('c1.aria2c');
-    const vsOne = t(`c1.${entry}`) / t('c1.undici');
-    const cold = t('c2.undici') / t(`c2.cold.${entry}`);
-    const warm = t('c2.undici') / t(`c2.warm.${entry}`);
-    const peak = rss(`c2.cold.${entry}`);
+  for (const id of CASE1_SLICES) {
+    const name = label(id).replace('slice-fetch ', '');
+    const vsAria = t(id) / t('c1.aria2c');
+    const vsOne = t(id) / t('c1.undici');
     out.push(
       { target: `1. ${name}: time ≤ 1.15 × aria2c`, measured: ratio(vsAria), met: vsAria <= 1.15 },
       { target: `1. ${name}: time ≤ 1/6 (0.17×) of one GET`, measured: ratio(vsOne), met: vsOne <= 1 / 6 },
-      { target: `2. ${name}: cold throughput ≥ 0.5 × undici GET`, measured: ratio(cold), met: cold >= 0.5 },
-      { target: `2. ${name}: warm throughput ≥ 0.8 × undici GET`, measured: ratio(warm), met: warm >= 0.8 },
-      {
-        target: `3. ${name}: peak RSS cold 1 GiB ≤ 150 MB`,
-        measured: `${Math.round(peak)} MB`,
-        met: peak <= 150,
-      },
     );
   }
-  return out.sort((a, b) => a.target.localeCompare(b.target));
+  const entries = [
+    ['response', '`fetch()`'],
+    ['open', 'internal open'],
+  ] as const;
+  const best = (id: string): number => Math.min(...(results.get(id)?.ms ?? [Number.NaN]));
+  const vsGet = (id: string, min: number, text: string): Verdict => {
+    const median = t('c2.undici') / t(id);
+    const bestOfN = best('c2.undici') / best(id);
+    return { target: text, measured: `${ratio(median)} (best ÷ best ${ratio(bestOfN)})`, met: median >= min };
+  };
+  for (const [entry, name] of entries) {
+    out.push(
+      vsGet(`c2.cold.${entry}`, 0.5, `2. ${name}: cold throughput ≥ 0.5 × undici GET`),
+      vsGet(`c2.cold.${entry}.steady`, 0.5, `2. ${name}, warm process: cold throughput ≥ 0.5 × undici GET`),
+      vsGet(`c2.warm.${entry}`, 0.8, `2. ${name}: warm throughput ≥ 0.8 × undici GET`),
+    );
+  }
+  for (const [entry, name] of entries) {
+    const peak = rss(`c2.cold.${entry}`);
+    out.push({
+      target: `3. ${name}: peak RSS cold 1 GiB ≤ 150 MB`,
+      measured: `${Math.round(peak)} MB`,
+      met: peak <= 150,
+    });
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -245,15 +291,26 @@ function undici(id: string, text: string, path: 'slow' | 'fast', size: 'small' |
   };
 }
 
-function slice(
-  id: string,
-  text: string,
-  path: 'slow' | 'fast',
-  size: 'small' | 'large',
-  entry: 'open' | 'response',
-  cacheBytes: number | false,
-  passes: number,
-): Variant {
+/** How a slice-fetch variant runs; defaults: 1 GiB unthrottled, `fetch()`, 64 MiB store, one pass. */
+interface SliceVariantOptions {
+  readonly path?: 'slow' | 'fast';
+  readonly size?: 'small' | 'large';
+  readonly entry?: 'open' | 'response';
+  readonly cacheBytes?: number | false;
+  /** Passes in one process; the last is measured (2 = warm cache). */
+  readonly passes?: number;
+  /** Fetch another object first, untimed, so JIT, undici's llhttp and the pool are warm. */
+  readonly warmProcess?: boolean;
+}
+
+function slice(id: string, text: string, options: SliceVariantOptions): Variant {
+  const {
+    path = 'fast',
+    size = 'large',
+    entry = 'response',
+    cacheBytes = COLD_CACHE_BYTES,
+    passes = 1,
+  } = options;
   return {
     id,
     label: text,
@@ -264,6 +321,8 @@ function slice(
         passes,
         cacheBytes,
         ...SLICE_SETTINGS,
+        // The 64 MiB object under another key (the query), unthrottled: quick, and the measured pass still misses.
+        ...(options.warmProcess === true ? { warmupUrl: `${urlOf(env, 'fast', 'small')}?warmup` } : {}),
       };
       const r = await runClient(env.clients.slice, spec);
       for (const pass of r.passes) expectBody(id, pass.bytes, pass.status, size);

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
   closeSync,
@@ -179,44 +180,92 @@ async function machine(): Promise<string> {
     }
   ).version;
   return table(
-    ['nproc', 'CPU', 'Node', 'nginx', 'undici'],
-    [[String(cpus().length), model, process.version, await nginxVersion(), undiciVersion]],
+    ['nproc', 'CPU', 'Node', 'nginx', 'undici', 'slice-fetch'],
+    [[String(cpus().length), model, process.version, await nginxVersion(), undiciVersion, revision()]],
   );
 }
 
-/** CPU-profiles the last pass of the cold and warm 1 GiB transfers (both entries) and summarises them. */
+/** The commit measured, flagged when `src/` has uncommitted changes (read-only git calls). */
+function revision(): string {
+  try {
+    const git = (...a: string[]): string =>
+      execFileSync('git', a, { cwd: repoRoot, encoding: 'utf8' }).trim();
+    const dirty = git('status', '--porcelain', '--', 'src') !== '';
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted src/ changes' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** CPU-profiles the measured pass of the cold and warm 1 GiB transfers and summarises each. */
 async function profiles(env: BenchEnv): Promise<string> {
   const url = `${env.base}/fast/${env.largeFile}`;
-  const sections: string[] = ['## CPU profiles (1 GiB, self time of the profiled pass)'];
-  for (const [name, cacheBytes, passes] of [
-    ['cold', COLD_CACHE_BYTES, 1],
-    ['warm', WARM_CACHE_BYTES, 2],
-  ] as const) {
-    for (const entry of ['open', 'response'] as const) {
-      const profileDir = join(dir, 'profiles', `${name}-${entry}`);
-      mkdirSync(profileDir, { recursive: true });
-      const spec: SliceClientSpec = { url, entry, passes, cacheBytes, profileDir, ...SLICE_SETTINGS };
-      await runClient(env.clients.slice, spec);
-      const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
-      if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
-      const summary = summarizeProfile(join(profileDir, file), repoRoot, 15);
-      const pct = (p: number): string => `${p.toFixed(1)} %`;
-      sections.push(
-        '',
-        `### ${name}, ${entry === 'open' ? 'internal open' : '`fetch()` + reader'} — ` +
-          `${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
-        '',
-        table(
-          ['function', 'where', 'self ms', '% of busy'],
-          summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
-        ),
-        '',
-        table(
-          ['file / package', 'self ms', '% of busy'],
-          summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
-        ),
-      );
-    }
+  const warmup = `${env.base}/fast/${env.smallFile}?warmup`;
+  const runsToProfile: readonly { title: string; spec: SliceClientSpec }[] = [
+    {
+      title: 'cold, internal open, fresh process',
+      spec: { url, entry: 'open', passes: 1, cacheBytes: COLD_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+    {
+      title: 'cold, internal open, warm process',
+      spec: {
+        url,
+        entry: 'open',
+        passes: 1,
+        cacheBytes: COLD_CACHE_BYTES,
+        warmupUrl: warmup,
+        ...SLICE_SETTINGS,
+      },
+    },
+    {
+      title: 'cold, `fetch()` + reader, warm process',
+      spec: {
+        url,
+        entry: 'response',
+        passes: 1,
+        cacheBytes: COLD_CACHE_BYTES,
+        warmupUrl: warmup,
+        ...SLICE_SETTINGS,
+      },
+    },
+    {
+      title: 'warm, internal open',
+      spec: { url, entry: 'open', passes: 2, cacheBytes: WARM_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+    {
+      title: 'warm, `fetch()` + reader',
+      spec: { url, entry: 'response', passes: 2, cacheBytes: WARM_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+  ];
+  const sections: string[] = [
+    '## CPU profiles (1 GiB, main thread, measured pass only)',
+    '',
+    '"busy" excludes `(idle)`: the event loop\'s poll phase, which also holds the kernel time of socket reads.',
+    'GC helper threads and JIT compiler threads are not in these profiles; the CPU column above includes them.',
+  ];
+  let n = 0;
+  for (const { title, spec } of runsToProfile) {
+    const profileDir = join(dir, 'profiles', String(n++));
+    mkdirSync(profileDir, { recursive: true });
+    await runClient(env.clients.slice, { ...spec, profileDir });
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
+    const summary = summarizeProfile(join(profileDir, file), repoRoot, 15);
+    const pct = (p: number): string => `${p.toFixed(1)} %`;
+    sections.push(
+      '',
+      `### ${title} — ${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
+      '',
+      table(
+        ['function', 'where', 'self ms', '% of busy'],
+        summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
+      ),
+      '',
+      table(
+        ['file / package', 'self ms', '% of busy'],
+        summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
+      ),
+    );
   }
   return sections.join('\n');
 }
