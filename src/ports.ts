@@ -64,6 +64,12 @@ export interface CacheStats {
  */
 export interface CacheStorage {
   /**
+   * `true` when `get` hands back the very chunks `set` was given, in this process (the memory store). The engine
+   * then skips the CRC-32 it otherwise stores with every slice and checks on every hit — a checksum of bytes that
+   * never left the process would only cost time (it dominated the warm path in the benchmarks).
+   */
+  readonly inProcess?: boolean;
+  /**
    * Reads an entry, or the sub-range `range` of it (offsets relative to the entry's first byte, inclusive).
    * Resolves `undefined` on a miss or an expired entry.
    */

@@ -80,8 +80,8 @@ export function objectKeyPrefix(objectKey: string): string {
 }
 
 /**
- * The key of one slice: `<prefix>.<32 hex>`, 65 characters, where the second hash covers an unambiguous
- * (length-prefixed) encoding of the object key, validator, slice size and index.
+ * The key of one slice: `<prefix>.<32 hex>`, 65 characters. The second hash covers the version digest (a
+ * SHA-256 of an unambiguous, length-prefixed encoding of object key, validator and slice size) and the index.
  *
  * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `sliceSize` or `index` is not a non-negative safe integer.
  * @example
@@ -95,17 +95,34 @@ export function sliceKey(parts: {
   readonly sliceSize: number;
   readonly index: number;
 }): string {
-  const { objectKey, validator, sliceSize, index } = parts;
-  if (!Number.isSafeInteger(sliceSize) || sliceSize < 1 || !Number.isSafeInteger(index) || index < 0) {
-    throw new SliceFetchError(
-      'ERR_SLICE_CONFIG',
-      `Expected \`sliceSize\` ≥ 1 and \`index\` ≥ 0 to be integers, got \`${sliceSize}\` and \`${index}\`.`,
-      { paths: ['sliceSize', 'index'] },
-    );
-  }
+  return sliceKeys(parts)(parts.index);
+}
+
+/**
+ * The slice keys of one object version as a function of the index: the object prefix and the version digest
+ * are hashed once, so each further key costs one short hash (the engine asks for one key per slice).
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `sliceSize` (or later an `index`) is not a valid integer.
+ * @example
+ * ```ts
+ * const keyOf = sliceKeys({ objectKey: 'http://example.com/v.mp4', validator: 'etag:"abc"', sliceSize: 1 << 20 });
+ * keyOf(0) === sliceKey({ objectKey: 'http://example.com/v.mp4', validator: 'etag:"abc"', sliceSize: 1 << 20, index: 0 }); // true
+ * ```
+ */
+export function sliceKeys(parts: {
+  readonly objectKey: string;
+  readonly validator: string;
+  readonly sliceSize: number;
+}): (index: number) => string {
+  const { objectKey, validator, sliceSize } = parts;
+  if (!Number.isSafeInteger(sliceSize) || sliceSize < 1) throw badKeyPart(sliceSize, 0);
   // Length prefixes make the encoding injective: no choice of '|' or ':' inside a field can shift a boundary.
-  const encoded = `${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}|${index}`;
-  return `${objectKeyPrefix(objectKey)}.${sha256Hex(encoded).slice(0, HASH_CHARS)}`;
+  const version = sha256Hex(`${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}`);
+  const prefix = objectKeyPrefix(objectKey);
+  return (index) => {
+    if (!Number.isSafeInteger(index) || index < 0) throw badKeyPart(sliceSize, index);
+    return `${prefix}.${sha256Hex(`${version}|${index}`).slice(0, HASH_CHARS)}`;
+  };
 }
 
 /**
@@ -134,6 +151,14 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 function normalizePercent(_match: string, hex: string): string {
   const char = String.fromCharCode(Number.parseInt(hex, 16));
   return UNRESERVED.test(char) ? char : `%${hex.toUpperCase()}`;
+}
+
+function badKeyPart(sliceSize: number, index: number): SliceFetchError {
+  return new SliceFetchError(
+    'ERR_SLICE_CONFIG',
+    `Expected \`sliceSize\` ≥ 1 and \`index\` ≥ 0 to be integers, got \`${sliceSize}\` and \`${index}\`.`,
+    { paths: ['sliceSize', 'index'] },
+  );
 }
 
 function invalidUrl(url: string | URL, cause: unknown): SliceFetchError {

@@ -15,11 +15,14 @@ export class CacheGate {
   readonly #store: CacheStorage | undefined;
   readonly #timeoutMs: number;
   readonly #telemetry: Telemetry;
+  /** Whether slices carry and are checked against a CRC-32 trailer (every store that is not in-process). */
+  readonly #checked: boolean;
 
   constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
     this.#telemetry = telemetry;
+    this.#checked = store?.inProcess !== true;
   }
 
   /** Whether a store is configured. */
@@ -44,11 +47,7 @@ export class CacheGate {
       return undefined;
     }
     if (chunks === undefined) return undefined;
-    const body = Array.isArray(chunks)
-      ? expectedLength === undefined
-        ? chunks
-        : verified(chunks, expectedLength)
-      : undefined;
+    const body = Array.isArray(chunks) ? this.#body(chunks, expectedLength) : undefined;
     if (body === undefined) {
       // A store that hands back other bytes than it was given is broken: never serve them, and evict the entry.
       this.#telemetry.onCacheError({
@@ -62,12 +61,23 @@ export class CacheGate {
     return body;
   }
 
+  /** The bytes of an entry read back, or `undefined` when its length (or checksum) is not what was stored. */
+  #body(chunks: Chunks, expectedLength: number | undefined): Chunks | undefined {
+    if (expectedLength === undefined) return chunks;
+    if (this.#checked) return verified(chunks, expectedLength);
+    return chunksLength(chunks) === expectedLength ? chunks : undefined;
+  }
+
   /** Writes an entry; resolves when written, failed or timed out — never rejects. */
   async set(key: string, value: Chunks, meta: CacheEntryMeta, event: RequestEventBase): Promise<boolean> {
     const store = this.#store;
     if (store === undefined) return false;
     try {
-      const result = store.set(key, meta.kind === 'slice' ? [...value, trailer(value)] : value, meta);
+      const result = store.set(
+        key,
+        this.#checked && meta.kind === 'slice' ? [...value, trailer(value)] : value,
+        meta,
+      );
       if (isPromise(result)) await this.#bounded(result, 'set');
       return true;
     } catch (error) {
@@ -114,7 +124,8 @@ export class CacheGate {
 /**
  * Slices are stored with an 8-byte trailer — CRC-32 of the body, then the magic `sfc1` — so a store that
  * returns the right number of wrong bytes is caught (P25). zlib's CRC-32 runs at ~5 GB/s here, a small cost
- * next to serving the bytes, and it is checked on every hit because the store is outside the engine's trust.
+ * next to a network or disk read, and it is checked on every hit because such a store is outside the engine's
+ * trust. In-process stores (`inProcess: true`) skip it: their hits are the very buffers the engine stored.
  */
 const TRAILER_BYTES = 8;
 const MAGIC = 0x73666331; // 'sfc1'

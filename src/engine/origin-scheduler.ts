@@ -16,6 +16,8 @@ export const AHEAD_PRIORITY = 0;
 export class OriginScheduler {
   readonly #queues = new Map<string, PQueue>();
   readonly #limit: number;
+  #lastUrl = '';
+  #lastOrigin = '';
 
   constructor(limit: number) {
     this.#limit = limit;
@@ -23,7 +25,12 @@ export class OriginScheduler {
 
   /** Runs `task` once a slot of `url`'s origin is free; the slot is held until `task` settles. */
   run<T>(url: string, priority: number, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
-    const origin = new URL(url).origin;
+    // Consecutive slices share one URL: parse it once, not once per slice.
+    if (url !== this.#lastUrl) {
+      this.#lastUrl = url;
+      this.#lastOrigin = new URL(url).origin;
+    }
+    const origin = this.#lastOrigin;
     let queue = this.#queues.get(origin);
     if (queue === undefined) {
       queue = new PQueue({ concurrency: this.#limit });

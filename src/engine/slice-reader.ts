@@ -7,9 +7,10 @@
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { type Chunks, sliceChunks } from '../core/chunks.js';
 import { SliceFetchError } from '../core/errors.js';
-import { sliceKey } from '../core/keys.js';
+import { sliceKeys } from '../core/keys.js';
 import { type PlannedSlice, plannedSlice, type SlicePlan } from '../core/plan.js';
 import { rangeLength } from '../core/range.js';
 import { ReorderBuffer } from '../core/reorder.js';
@@ -54,9 +55,17 @@ export class SliceReader {
   #launched: number;
   #waiter: { resolve: (piece: Chunks | null) => void; reject: (error: unknown) => void } | undefined;
   #error: SliceFetchError | undefined;
+  readonly #keyOf: (index: number) => string;
 
   constructor(ctx: ReadContext, plan: SlicePlan, seed?: SeedSlice) {
     this.#ctx = ctx;
+    this.#keyOf = sliceKeys({
+      objectKey: ctx.meta.objectKey,
+      validator: ctx.meta.validator,
+      sliceSize: ctx.deps.config.sliceSize,
+    });
+    // Every slice in flight (up to `concurrency`, which may exceed Node's default of 10) listens on it.
+    setMaxListeners(0, this.#controller.signal);
     this.#plan = plan;
     this.#seed = seed;
     this.#launched = plan.firstIndex;
@@ -189,12 +198,7 @@ export class SliceReader {
       return { chunks, source: 'origin' };
     }
     const event = { requestId, url, index: slice.index, range: slice.range };
-    const key = sliceKey({
-      objectKey: meta.objectKey,
-      validator: meta.validator,
-      sliceSize: deps.config.sliceSize,
-      index: slice.index,
-    });
+    const key = this.#keyOf(slice.index);
     const length = rangeLength(slice.range);
     if (cache.enabled) {
       const hit = await cache.get(key, length, event);

@@ -38,6 +38,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage 
   const lru = new LRUCache<string, Entry>({ maxSize: maxBytes });
 
   return {
+    inProcess: true,
     get(key: string, range?: ByteRange): Chunks | undefined {
       const entry = lru.get(key);
       if (entry === undefined) return undefined;

@@ -143,6 +143,8 @@ export function tieredStorage(
   }
 
   return {
+    // In-process only when every tier is: otherwise the engine checksums slices, in every tier alike.
+    inProcess: tiers.every((tier) => tier.inProcess === true),
     get(key, range): Awaitable<CacheChunks | undefined> {
       let result: Awaitable<CacheChunks | undefined>;
       try {

@@ -49,13 +49,22 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
       bodyTimeout,
     });
 
+  let lastUrl = '';
+  let lastOrigin = '';
+  let lastPath = '';
   return {
     async request(request: TransportRequest): Promise<TransportResponse> {
-      const url = new URL(request.url);
+      // Consecutive slices share one URL: parse it once, not once per slice.
+      if (request.url !== lastUrl) {
+        lastUrl = request.url;
+        const url = new URL(request.url);
+        lastOrigin = url.origin;
+        lastPath = `${url.pathname}${url.search}`;
+      }
       try {
         const response = await dispatcher.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
+          origin: lastOrigin,
+          path: lastPath,
           method: request.method,
           headers: { 'accept-encoding': 'identity', ...request.headers },
           signal: request.signal,

@@ -48,6 +48,8 @@ function corruptingStore(corrupt: (chunks: CacheChunks) => CacheChunks): CacheSt
   const inner = memoryStorage();
   return {
     ...inner,
+    // It wraps a memory store but does not hand back what it was given: it must not claim to be in-process.
+    inProcess: false,
     get(key, range) {
       const value = inner.get(key, range) as CacheChunks | undefined;
       return value === undefined ? undefined : corrupt(value);
@@ -125,6 +127,37 @@ describe('a broken cache (P25)', () => {
         }
         if (noticed) expect(fetcher.stats().cacheErrors).toBeGreaterThan(0);
       }
+    });
+  }
+});
+
+describe('slice checksums', () => {
+  for (const inProcess of [true, false]) {
+    it(`${inProcess ? 'skips' : 'stores'} the 8-byte CRC-32 trailer for a store that is ${inProcess ? '' : 'not '}in-process`, async () => {
+      const path = `/crc/${inProcess}.bin`;
+      const size = 3 * SLICE + 5;
+      const { seed } = origin.setObject(path, { size });
+      const inner = memoryStorage();
+      const stored: number[] = [];
+      const store: CacheStorage = {
+        ...inner,
+        inProcess,
+        set(key, value, meta) {
+          if (meta.kind === 'slice')
+            stored.push(
+              value.reduce((n, c) => n + c.byteLength, 0) - (meta.range.end - meta.range.start + 1),
+            );
+          return inner.set(key, value, meta);
+        },
+      };
+      const fetcher = makeFetcher({ sliceSize: SLICE, cache: store });
+      for (let round = 0; round < 2; round++) {
+        const { bytes, error } = await drain(await fetcher.fetch(origin.url(path)));
+        expect(error).toBeUndefined();
+        expect(bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+      }
+      expect(stored).toEqual([0, 0, 0, 0].map(() => (inProcess ? 0 : 8)));
+      expect(fetcher.stats().cacheHits).toBe(4);
     });
   }
 });
