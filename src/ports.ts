@@ -70,6 +70,12 @@ export interface CacheStorage {
    */
   readonly inProcess?: boolean;
   /**
+   * The store's byte budget, when it has one of its own. A single response larger than this would only flush
+   * the store and leave its own tail behind, so the engine does not write such a response's slices (scan
+   * resistance); smaller ranges of the same object are cached as usual.
+   */
+  readonly maxBytes?: number;
+  /**
    * Reads an entry, or the sub-range `range` of it (offsets relative to the entry's first byte, inclusive).
    * Resolves `undefined` on a miss or an expired entry.
    */

@@ -25,6 +25,12 @@ export class CacheGate {
     this.#checked = store?.inProcess !== true;
   }
 
+  /** Whether a response of `bytes` may write its slices: not when it is larger than the store's budget. */
+  admits(bytes: number): boolean {
+    const limit = this.#store?.maxBytes;
+    return this.#store !== undefined && (limit === undefined || bytes <= limit);
+  }
+
   /** Whether a store is configured. */
   get enabled(): boolean {
     return this.#store !== undefined;

@@ -56,6 +56,8 @@ export class SliceReader {
   #waiter: { resolve: (piece: Chunks | null) => void; reject: (error: unknown) => void } | undefined;
   #error: SliceFetchError | undefined;
   readonly #keyOf: (index: number) => string;
+  /** Whether fetched slices are written to the store (SPEC R7; scan resistance, see `CacheStorage.maxBytes`). */
+  readonly #admit: boolean;
 
   constructor(ctx: ReadContext, plan: SlicePlan, seed?: SeedSlice) {
     this.#ctx = ctx;
@@ -64,6 +66,8 @@ export class SliceReader {
       validator: ctx.meta.validator,
       sliceSize: ctx.deps.config.sliceSize,
     });
+    this.#admit =
+      ctx.meta.cacheable && ctx.cache.admits(plan.range === undefined ? 0 : rangeLength(plan.range));
     // Every slice in flight (up to `concurrency`, which may exceed Node's default of 10) listens on it.
     setMaxListeners(0, this.#controller.signal);
     this.#plan = plan;
@@ -225,7 +229,7 @@ export class SliceReader {
           },
           facts,
         );
-        if (meta.cacheable && cache.enabled) {
+        if (this.#admit) {
           const entry = {
             kind: 'slice' as const,
             objectKey: meta.objectKey,

@@ -160,6 +160,7 @@ type Parsed =
 
 class FsStore implements FsStorage {
   readonly ready: Promise<void>;
+  readonly maxBytes: number;
   readonly #dir: string;
   readonly #maxBytes: number;
   readonly #now: () => number;
@@ -179,6 +180,7 @@ class FsStore implements FsStorage {
 
   constructor(dir: string, maxBytes: number, now: () => number, logger: Logger | undefined) {
     this.#dir = dir;
+    this.maxBytes = maxBytes;
     this.#maxBytes = maxBytes;
     this.#now = now;
     this.#logger = logger;

@@ -39,6 +39,7 @@ export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage 
 
   return {
     inProcess: true,
+    maxBytes,
     get(key: string, range?: ByteRange): Chunks | undefined {
       const entry = lru.get(key);
       if (entry === undefined) return undefined;

@@ -145,6 +145,10 @@ export function tieredStorage(
   return {
     // In-process only when every tier is: otherwise the engine checksums slices, in every tier alike.
     inProcess: tiers.every((tier) => tier.inProcess === true),
+    // Scan resistance may skip a write only when every tier would be flushed by it.
+    maxBytes: tiers.some((tier) => tier.maxBytes === undefined)
+      ? undefined
+      : Math.max(...tiers.map((tier) => tier.maxBytes ?? 0)),
     get(key, range): Awaitable<CacheChunks | undefined> {
       let result: Awaitable<CacheChunks | undefined>;
       try {
