@@ -120,7 +120,9 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
   const ownsTransport = transport === undefined;
   const telemetry = new Telemetry(hooks, log);
   const gate = new CacheGate(store, config.timeouts.cacheMs, telemetry);
+  const closing = new AbortController();
   const engine: Engine = {
+    closing: closing.signal,
     deps: {
       transport: wire,
       scheduler: new OriginScheduler(config.originConnections),
@@ -136,7 +138,6 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     references: new SingleFlight<ReferenceOutcome>(config.coalesce),
     budget: new ByteBudget(config.maxBufferedBytes),
   };
-  const closing = new AbortController();
   // Every request of this fetcher listens on it: many listeners are expected, not a leak.
   setMaxListeners(0, closing.signal);
   let sequence = 0;

@@ -15,7 +15,7 @@ import { evaluatePreconditions } from '../core/conditional.js';
 import { SliceFetchError } from '../core/errors.js';
 import { cacheDecision } from '../core/freshness.js';
 import type { HeaderRecord } from '../core/headers.js';
-import { objectValidator, sliceKey } from '../core/keys.js';
+import { objectValidator, sliceKeys } from '../core/keys.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices, sliceIndexAt } from '../core/plan.js';
 import {
@@ -27,6 +27,7 @@ import {
   rangeLength,
   resolveRange,
 } from '../core/range.js';
+import type { ReferenceFacts } from '../core/validate.js';
 import type { RequestOutcome } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
@@ -34,12 +35,15 @@ import { keptHeaders, type MetadataCache, type ObjectMetadata } from './metadata
 import { fetchReference, type OriginDeps, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { type PieceSource, PieceStream, sequenceSource, staticSource } from './piece-stream.js';
+import { type ReadAhead, readAhead } from './read-ahead.js';
 import { discardBody } from './read-body.js';
 import type { SingleFlight } from './single-flight.js';
-import { type ReadContext, type SeedSlice, SliceReader } from './slice-reader.js';
+import { type ReadContext, type Seeds, SliceReader } from './slice-reader.js';
 
 /** The shared parts of a fetcher a request runs on. */
 export interface Engine {
+  /** Aborted when the fetcher closes. */
+  readonly closing: AbortSignal;
   readonly deps: OriginDeps;
   readonly cache: CacheGate;
   readonly metadata: MetadataCache;
@@ -83,7 +87,7 @@ export interface SliceResult {
 
 /** What a shared reference fetch hands its waiters. */
 export type ReferenceOutcome =
-  | { readonly kind: 'meta'; readonly meta: ObjectMetadata; readonly seed: SeedSlice | undefined }
+  | { readonly kind: 'meta'; readonly meta: ObjectMetadata; readonly seeds: Seeds | undefined }
   | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
   | { readonly kind: 'live'; readonly result: LiveResult; claim(): boolean };
 
@@ -127,13 +131,13 @@ async function attempt(
 ): Promise<SliceResult> {
   const known = refresh ? undefined : await freshMetadata(engine, input);
   let meta = known;
-  let seed: SeedSlice | undefined;
+  let seeds: Seeds | undefined;
   if (meta === undefined) {
     const outcome = await reference(engine, input, parsed);
     if (outcome.kind === 'unsatisfiable') return unsatisfiable(outcome.size, keptHeaders(outcome.headers));
     if (outcome.kind === 'live') return passThrough(engine, input, outcome.result);
     meta = outcome.meta;
-    seed = outcome.seed;
+    seeds = outcome.seeds;
   }
   if (meta.size > engine.deps.config.maxObjectSize) {
     throw new SliceFetchError(
@@ -191,7 +195,7 @@ async function attempt(
       guarded(
         engine,
         input,
-        new SliceReader(ctx, planSlices(meta.size, engine.deps.config.sliceSize, range), seed),
+        new SliceReader(ctx, planSlices(meta.size, engine.deps.config.sliceSize, range), seeds),
       );
 
   if (ranges.length <= 1) {
@@ -272,8 +276,20 @@ async function reference(engine: Engine, input: OpenInput, parsed: ParsedRange):
         signal,
         priority: HEAD_PRIORITY,
       };
-      const result = await fetchReference(engine.deps, request);
-      return learn(engine, input, result, index, hold);
+      let early: ReadAhead | undefined;
+      const result = await fetchReference(engine.deps, request, (facts) => {
+        if (early !== undefined || input.method !== 'GET') return; // a retried reference does not start them twice
+        const readInput = { url: input.url, requestId: input.requestId, headers: input.forward, index };
+        early = readAhead(
+          engine.deps,
+          parsed,
+          { ...readInput, signal: AbortSignal.any([signal, engine.closing]) },
+          facts,
+        );
+      });
+      // Slices validated against other facts than the final reference's (it changed between attempts) are dropped.
+      const usable = early !== undefined && result.kind === 'sliced' && sameFacts(early.facts, result.facts);
+      return learn(engine, input, result, index, hold, usable ? early?.slices : undefined, parsed);
     },
     { signal: input.signal, waitTimeoutMs: engine.deps.config.timeouts.coalesceMs },
   );
@@ -301,6 +317,8 @@ async function learn(
   result: ReferenceResult,
   index: number,
   hold: (p: Promise<unknown>) => void,
+  early?: ReadonlyMap<number, Promise<Chunks>>,
+  parsed?: ParsedRange,
 ): Promise<ReferenceOutcome> {
   const { deps } = engine;
   if (result.kind === 'pass' || result.kind === 'origin-status') {
@@ -342,33 +360,52 @@ async function learn(
     await engine.cache.purgeObject(input.objectKey, { requestId: input.requestId, url: input.url });
   }
   hold(engine.metadata.save(meta, { requestId: input.requestId, url: input.url }));
-  if (result.kind === 'empty') return { kind: 'meta', meta, seed: undefined };
-  const seed = { index, chunks: result.chunks };
+  if (result.kind === 'empty') return { kind: 'meta', meta, seeds: undefined };
+  const seeds = new Map<number, Promise<Chunks>>([[index, Promise.resolve(result.chunks)]]);
+  for (const [i, slice] of early ?? []) seeds.set(i, slice);
   if (meta.cacheable && engine.cache.enabled) {
-    const key = sliceKey({
+    const keyOf = sliceKeys({
       objectKey: meta.objectKey,
       validator: meta.validator,
       sliceSize: deps.config.sliceSize,
-      index,
     });
-    const entry = {
-      kind: 'slice' as const,
-      objectKey: meta.objectKey,
-      validator: meta.validator,
-      range: result.range,
-      size,
-      expiresAt: meta.expiresAt,
-    };
-    const event = { requestId: input.requestId, url: input.url, index, range: result.range };
-    hold(
-      engine.cache
-        .set(key, result.chunks, entry, event)
-        .then(
-          (stored) => stored && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(result.range) }),
-        ),
-    );
+    // The read-ahead follows the reader's admission rule (scan resistance); the reference slice is always kept.
+    const admitted = engine.cache.admits(wantedBytes(parsed, size));
+    for (const [i, slice] of seeds) {
+      if (i !== index && !admitted) continue;
+      const start = i * deps.config.sliceSize;
+      const range = { start, end: Math.min(start + deps.config.sliceSize, size) - 1 };
+      const entry = {
+        kind: 'slice' as const,
+        objectKey: meta.objectKey,
+        validator: meta.validator,
+        range,
+        size,
+        expiresAt: meta.expiresAt,
+      };
+      const event = { requestId: input.requestId, url: input.url, index: i, range };
+      hold(
+        slice
+          .then((chunks) => engine.cache.set(keyOf(i), chunks, entry, event))
+          .then(
+            (stored) => stored && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(range) }),
+            () => {},
+          ),
+      );
+    }
   }
-  return { kind: 'meta', meta, seed };
+  return { kind: 'meta', meta, seeds };
+}
+
+/** Bytes the request will read, for the admission rule (the whole object when unknown or ignored). */
+function wantedBytes(parsed: ParsedRange | undefined, size: number): number {
+  const resolved = parsed === undefined ? undefined : resolveRange(parsed, size);
+  if (resolved?.type !== 'satisfiable') return size;
+  return resolved.ranges.reduce((total, range) => total + rangeLength(range), 0);
+}
+
+function sameFacts(a: ReferenceFacts, b: ReferenceFacts): boolean {
+  return a.size === b.size && a.etag === b.etag && a.lastModified === b.lastModified;
 }
 
 function referenceIndex(parsed: ParsedRange, sliceSize: number): number {
@@ -440,6 +477,9 @@ function guarded(engine: Engine, input: OpenInput, reader: SliceReader): PieceSo
 
 async function forgetObject(engine: Engine, input: OpenInput): Promise<void> {
   engine.metadata.forget(input.objectKey);
+  // A reference fetch still held open (its slices' cache writes) would hand the old version to the next caller.
+  const prefix = `${input.objectKey}#`;
+  engine.references.forget((key) => key.startsWith(prefix));
   await engine.cache.purgeObject(input.objectKey, { requestId: input.requestId, url: input.url });
 }
 

@@ -60,10 +60,10 @@ export type ReferenceResult =
 
 /** Fetches and validates one non-reference slice, with retries. */
 export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: ReferenceFacts): Promise<Chunks> {
-  const expected: ByteRange = {
+  const expected = rangeLength({
     start: request.range.start,
     end: Math.min(request.range.end, facts.size - 1),
-  };
+  });
   return withRetries(deps, request, async (signal, seen) => {
     const response = seen(await send(deps, request, signal));
     const error = validateSlice(
@@ -77,20 +77,21 @@ export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: Refer
       discardBody(response.body);
       throw error;
     }
-    return readBody(response.body, rangeLength(expected), signal, details(request));
+    return readBody(response.body, expected, signal, details(request));
   });
 }
 
-/** Fetches the reference slice: its answer decides how the whole request is served. */
+/**
+ * Fetches the reference slice: its answer decides how the whole request is served. `onFacts` is called as soon
+ * as a sliceable head arrived, before its body, so the next slices can start while it streams.
+ */
 export function fetchReference(
   deps: OriginDeps,
   request: SliceRequest,
-  extraHeaders?: Readonly<Record<string, string>>,
+  onFacts?: (facts: ReferenceFacts) => void,
 ): Promise<ReferenceResult> {
   return withRetries(deps, request, async (signal, seen) => {
-    const sent =
-      extraHeaders === undefined ? request : { ...request, headers: { ...request.headers, ...extraHeaders } };
-    const response = seen(await send(deps, sent, signal));
+    const response = seen(await send(deps, request, signal));
     const verdict = classifyReference(
       response,
       request.range,
@@ -99,6 +100,7 @@ export function fetchReference(
     );
     switch (verdict.kind) {
       case 'sliced': {
+        onFacts?.(verdict.facts);
         const chunks = await readBody(response.body, rangeLength(verdict.range), signal, details(request));
         return {
           kind: 'sliced',

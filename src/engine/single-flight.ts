@@ -57,6 +57,14 @@ export class SingleFlight<T> {
     return { promise: this.#join(flight, work, options, false), joined: false };
   }
 
+  /**
+   * Stops offering the executions whose key passes `test` to new callers (they run their own); callers already
+   * waiting keep theirs. Used when an object is known to have changed: its in-progress lookups are stale.
+   */
+  forget(test: (key: string) => boolean): void {
+    for (const key of [...this.#flights.keys()]) if (test(key)) this.#flights.delete(key);
+  }
+
   /** Aborts every execution (used by `close()`). */
   abortAll(reason: unknown): void {
     for (const flight of this.#flights.values()) flight.controller.abort(reason);

@@ -9,7 +9,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Chunks, sliceChunks } from '../core/chunks.js';
-import { SliceFetchError } from '../core/errors.js';
+import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
 import { sliceKeys } from '../core/keys.js';
 import { type PlannedSlice, plannedSlice, type SlicePlan } from '../core/plan.js';
 import { rangeLength } from '../core/range.js';
@@ -38,11 +38,12 @@ export interface ReadContext {
   readonly sources: { cache: number; origin: number };
 }
 
-/** A slice already in hand (the reference slice) that the reader should not fetch again. */
-export interface SeedSlice {
-  readonly index: number;
-  readonly chunks: Chunks;
-}
+/**
+ * Slices already in hand or on their way — the reference slice and the read-ahead started from its head — that
+ * the reader takes instead of fetching them again. A seed aborted under it (`ERR_SLICE_ABORTED`, e.g. another
+ * request's read-ahead whose client left) is fetched the usual way.
+ */
+export type Seeds = ReadonlyMap<number, Promise<Chunks>>;
 
 /** Pulls the pieces of one planned range in order. */
 export class SliceReader {
@@ -51,7 +52,7 @@ export class SliceReader {
   readonly #buffer: ReorderBuffer<Held>;
   readonly #controller = new AbortController();
   readonly #onAbort: () => void;
-  #seed: SeedSlice | undefined;
+  readonly #seeds: Seeds | undefined;
   #launched: number;
   #waiter: { resolve: (piece: Chunks | null) => void; reject: (error: unknown) => void } | undefined;
   #error: SliceFetchError | undefined;
@@ -59,7 +60,7 @@ export class SliceReader {
   /** Whether fetched slices are written to the store (SPEC R7; scan resistance, see `CacheStorage.maxBytes`). */
   readonly #admit: boolean;
 
-  constructor(ctx: ReadContext, plan: SlicePlan, seed?: SeedSlice) {
+  constructor(ctx: ReadContext, plan: SlicePlan, seeds?: Seeds) {
     this.#ctx = ctx;
     this.#keyOf = sliceKeys({
       objectKey: ctx.meta.objectKey,
@@ -71,7 +72,7 @@ export class SliceReader {
     // Every slice in flight (up to `concurrency`, which may exceed Node's default of 10) listens on it.
     setMaxListeners(0, this.#controller.signal);
     this.#plan = plan;
-    this.#seed = seed;
+    this.#seeds = seeds;
     this.#launched = plan.firstIndex;
     const { concurrency, sliceSize } = ctx.deps.config;
     this.#buffer = new ReorderBuffer<Held>(
@@ -196,10 +197,14 @@ export class SliceReader {
     priority: number,
   ): Promise<{ chunks: Chunks; source: 'cache' | 'origin' }> {
     const { meta, cache, deps, requestId, url } = this.#ctx;
-    if (this.#seed !== undefined && this.#seed.index === slice.index) {
-      const { chunks } = this.#seed;
-      this.#seed = undefined;
-      return { chunks, source: 'origin' };
+    const seeded = this.#seeds?.get(slice.index);
+    if (seeded !== undefined) {
+      try {
+        return { chunks: await seeded, source: 'origin' };
+      } catch (error) {
+        if (!isSliceFetchError(error) || error.code !== 'ERR_SLICE_ABORTED' || this.#error !== undefined)
+          throw error;
+      }
     }
     const event = { requestId, url, index: slice.index, range: slice.range };
     const key = this.#keyOf(slice.index);
