@@ -9,6 +9,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Chunks } from '../core/chunks.js';
 import { evaluatePreconditions } from '../core/conditional.js';
@@ -280,12 +281,9 @@ async function reference(engine: Engine, input: OpenInput, parsed: ParsedRange):
       const result = await fetchReference(engine.deps, request, (facts) => {
         if (early !== undefined || input.method !== 'GET') return; // a retried reference does not start them twice
         const readInput = { url: input.url, requestId: input.requestId, headers: input.forward, index };
-        early = readAhead(
-          engine.deps,
-          parsed,
-          { ...readInput, signal: AbortSignal.any([signal, engine.closing]) },
-          facts,
-        );
+        const aheadSignal = AbortSignal.any([signal, engine.closing]);
+        setMaxListeners(0, aheadSignal); // each early slice in flight listens on it
+        early = readAhead(engine.deps, parsed, { ...readInput, signal: aheadSignal }, facts);
       });
       // Slices validated against other facts than the final reference's (it changed between attempts) are dropped.
       const usable = early !== undefined && result.kind === 'sliced' && sameFacts(early.facts, result.facts);
