@@ -6,6 +6,7 @@
  * @module
  */
 import { LRUCache } from 'lru-cache';
+import type { SliceFetchConfig } from '../core/config.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { headerValue } from '../core/headers.js';
 import { metadataKey } from '../core/keys.js';
@@ -51,6 +52,15 @@ export function keptHeaders(headers: HeaderRecord): Record<string, string> {
   return kept;
 }
 
+/**
+ * When a stored slice expires. Slices are immutable — the version's validator is part of their key — so they
+ * outlive the metadata's freshness: a stale object revalidated with a 304 keeps all its slices (SPEC R7).
+ * `cachePolicy.maxTtlMs` bounds how long they are kept; the store's byte budget evicts them sooner.
+ */
+export function sliceExpiry(deps: { readonly config: SliceFetchConfig; readonly now: () => number }): number {
+  return deps.now() + deps.config.cachePolicy.maxTtlMs;
+}
+
 /** The in-process LRU of metadata in front of the slice store. */
 export class MetadataCache {
   readonly #lru = new LRUCache<string, ObjectMetadata>({ max: 10_000 });
@@ -76,8 +86,11 @@ export class MetadataCache {
     return parsed;
   }
 
-  /** Remembers `meta` in memory and writes it to the store; the write never rejects. */
-  save(meta: ObjectMetadata, event: RequestEventBase): Promise<boolean> {
+  /**
+   * Remembers `meta` in memory and writes it to the store until `retainUntil` — past its freshness, so a stale
+   * version can still be revalidated with a conditional request. The write never rejects.
+   */
+  save(meta: ObjectMetadata, event: RequestEventBase, retainUntil: number): Promise<boolean> {
     this.#lru.set(meta.objectKey, meta);
     if (!meta.cacheable) return Promise.resolve(false);
     const bytes = Buffer.from(JSON.stringify(meta), 'utf8');
@@ -87,7 +100,7 @@ export class MetadataCache {
       validator: meta.validator,
       range: { start: 0, end: Math.max(meta.size - 1, 0) },
       size: meta.size,
-      expiresAt: meta.expiresAt,
+      expiresAt: Math.max(meta.expiresAt, retainUntil),
     };
     return this.#store.set(metadataKey(meta.objectKey), [bytes], entry, event);
   }

@@ -16,7 +16,7 @@ import { evaluatePreconditions } from '../core/conditional.js';
 import { SliceFetchError } from '../core/errors.js';
 import { cacheDecision } from '../core/freshness.js';
 import type { HeaderRecord } from '../core/headers.js';
-import { objectValidator, sliceKeys } from '../core/keys.js';
+import { objectValidator, sliceKey } from '../core/keys.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices, sliceIndexAt } from '../core/plan.js';
 import {
@@ -28,18 +28,17 @@ import {
   rangeLength,
   resolveRange,
 } from '../core/range.js';
-import type { ReferenceFacts } from '../core/validate.js';
 import type { RequestOutcome } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
-import { keptHeaders, type MetadataCache, type ObjectMetadata } from './metadata.js';
+import { keptHeaders, type MetadataCache, type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchReference, type OriginDeps, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { type PieceSource, PieceStream, sequenceSource, staticSource } from './piece-stream.js';
-import { type ReadAhead, readAhead } from './read-ahead.js';
+import { readAhead } from './read-ahead.js';
 import { discardBody } from './read-body.js';
 import type { SingleFlight } from './single-flight.js';
-import { type ReadContext, type Seeds, SliceReader } from './slice-reader.js';
+import { type ReadContext, type SeedSlice, SliceReader } from './slice-reader.js';
 
 /** The shared parts of a fetcher a request runs on. */
 export interface Engine {
@@ -88,7 +87,7 @@ export interface SliceResult {
 
 /** What a shared reference fetch hands its waiters. */
 export type ReferenceOutcome =
-  | { readonly kind: 'meta'; readonly meta: ObjectMetadata; readonly seeds: Seeds | undefined }
+  | { readonly kind: 'meta'; readonly meta: ObjectMetadata; readonly seed: SeedSlice | undefined }
   | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
   | { readonly kind: 'live'; readonly result: LiveResult; claim(): boolean };
 
@@ -130,15 +129,18 @@ async function attempt(
   parsed: ParsedRange,
   refresh: boolean,
 ): Promise<SliceResult> {
-  const known = refresh ? undefined : await freshMetadata(engine, input);
-  let meta = known;
-  let seeds: Seeds | undefined;
+  const cached = refresh
+    ? undefined
+    : await engine.metadata.load(input.objectKey, { requestId: input.requestId, url: input.url });
+  const fresh = cached !== undefined && cached.expiresAt > engine.deps.now();
+  let meta = fresh ? cached : undefined;
+  let seed: SeedSlice | undefined;
   if (meta === undefined) {
-    const outcome = await reference(engine, input, parsed);
+    const outcome = await reference(engine, input, parsed, cached);
     if (outcome.kind === 'unsatisfiable') return unsatisfiable(outcome.size, keptHeaders(outcome.headers));
     if (outcome.kind === 'live') return passThrough(engine, input, outcome.result);
     meta = outcome.meta;
-    seeds = outcome.seeds;
+    seed = outcome.seed;
   }
   if (meta.size > engine.deps.config.maxObjectSize) {
     throw new SliceFetchError(
@@ -196,7 +198,7 @@ async function attempt(
       guarded(
         engine,
         input,
-        new SliceReader(ctx, planSlices(meta.size, engine.deps.config.sliceSize, range), seeds),
+        new SliceReader(ctx, planSlices(meta.size, engine.deps.config.sliceSize, range), seed),
       );
 
   if (ranges.length <= 1) {
@@ -252,14 +254,13 @@ async function attempt(
   };
 }
 
-/** Fresh metadata from memory or the store, or `undefined`. */
-async function freshMetadata(engine: Engine, input: OpenInput): Promise<ObjectMetadata | undefined> {
-  const meta = await engine.metadata.load(input.objectKey, { requestId: input.requestId, url: input.url });
-  return meta !== undefined && meta.expiresAt > engine.deps.now() ? meta : undefined;
-}
-
 /** Fetches the reference slice, shared by concurrent requests that need the same one (SPEC R12). */
-async function reference(engine: Engine, input: OpenInput, parsed: ParsedRange): Promise<ReferenceOutcome> {
+async function reference(
+  engine: Engine,
+  input: OpenInput,
+  parsed: ParsedRange,
+  stale: ObjectMetadata | undefined,
+): Promise<ReferenceOutcome> {
   const { sliceSize } = engine.deps.config;
   const index = referenceIndex(parsed, sliceSize);
   const key = `${input.objectKey}#${index}`;
@@ -273,21 +274,42 @@ async function reference(engine: Engine, input: OpenInput, parsed: ParsedRange):
         requestId: input.requestId,
         index,
         range,
-        headers: input.forward,
+        headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
         signal,
         priority: HEAD_PRIORITY,
       };
-      let early: ReadAhead | undefined;
-      const result = await fetchReference(engine.deps, request, (facts) => {
-        if (early !== undefined || input.method !== 'GET') return; // a retried reference does not start them twice
-        const readInput = { url: input.url, requestId: input.requestId, headers: input.forward, index };
+      let started = false;
+      const result = await fetchReference(engine.deps, request, (facts, headers) => {
+        if (started || input.method !== 'GET') return; // a retried reference does not start them twice
+        started = true;
+        const meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
         const aheadSignal = AbortSignal.any([signal, engine.closing]);
         setMaxListeners(0, aheadSignal); // each early slice in flight listens on it
-        early = readAhead(engine.deps, parsed, { ...readInput, signal: aheadSignal }, facts);
+        const store = meta.cacheable && engine.cache.admits(wantedBytes(parsed, meta.size));
+        readAhead(
+          engine,
+          parsed,
+          {
+            url: input.url,
+            requestId: input.requestId,
+            headers: input.forward,
+            index,
+            signal: aheadSignal,
+            store,
+          },
+          meta,
+        );
       });
-      // Slices validated against other facts than the final reference's (it changed between attempts) are dropped.
-      const usable = early !== undefined && result.kind === 'sliced' && sameFacts(early.facts, result.facts);
-      return learn(engine, input, result, index, hold, usable ? early?.slices : undefined, parsed);
+      if (stale !== undefined && result.kind === 'origin-status' && result.response.status === 304) {
+        // R7: the stale version is still current — renew it, keep every slice, transfer nothing.
+        discardBody(result.response.body);
+        return {
+          kind: 'meta',
+          meta: renew(engine, input, stale, result.response.headers, hold),
+          seed: undefined,
+        };
+      }
+      return learn(engine, input, result, index, hold, stale);
     },
     { signal: input.signal, waitTimeoutMs: engine.deps.config.timeouts.coalesceMs },
   );
@@ -315,8 +337,7 @@ async function learn(
   result: ReferenceResult,
   index: number,
   hold: (p: Promise<unknown>) => void,
-  early?: ReadonlyMap<number, Promise<Chunks>>,
-  parsed?: ParsedRange,
+  stale?: ObjectMetadata,
 ): Promise<ReferenceOutcome> {
   const { deps } = engine;
   if (result.kind === 'pass' || result.kind === 'origin-status') {
@@ -337,62 +358,107 @@ async function learn(
   }
   if (result.kind === 'unsatisfiable')
     return { kind: 'unsatisfiable', size: result.size, headers: result.headers };
-  const size = result.kind === 'empty' ? 0 : result.facts.size;
-  const etag = result.kind === 'empty' ? header(result.headers, 'etag') : result.facts.etag;
-  const lastModified =
-    result.kind === 'empty' ? header(result.headers, 'last-modified') : result.facts.lastModified;
-  const decision = cacheDecision(result.headers, deps.config.cachePolicy, deps.now(), input.authorized);
-  const previous = engine.metadata.peek(input.objectKey);
-  const meta: ObjectMetadata = {
+  const meta =
+    result.kind === 'empty'
+      ? versionOf(
+          engine,
+          input,
+          0,
+          header(result.headers, 'etag'),
+          header(result.headers, 'last-modified'),
+          result.headers,
+        )
+      : versionOf(
+          engine,
+          input,
+          result.facts.size,
+          result.facts.etag,
+          result.facts.lastModified,
+          result.headers,
+        );
+  const previous = stale ?? engine.metadata.peek(input.objectKey);
+  if (previous !== undefined && previous.validator !== meta.validator) {
+    // R7: a new version retires the old one's slices.
+    await engine.cache.purgeObject(input.objectKey, { requestId: input.requestId, url: input.url });
+  }
+  hold(engine.metadata.save(meta, { requestId: input.requestId, url: input.url }, sliceExpiry(deps)));
+  if (result.kind === 'empty') return { kind: 'meta', meta, seed: undefined };
+  if (meta.cacheable && engine.cache.enabled) {
+    const key = sliceKey({
+      objectKey: meta.objectKey,
+      validator: meta.validator,
+      sliceSize: deps.config.sliceSize,
+      index,
+    });
+    const range = result.range;
+    const entry = {
+      kind: 'slice' as const,
+      objectKey: meta.objectKey,
+      validator: meta.validator,
+      range,
+      size: meta.size,
+      expiresAt: sliceExpiry(deps),
+    };
+    const event = { requestId: input.requestId, url: input.url, index, range };
+    hold(
+      engine.cache
+        .set(key, result.chunks, entry, event)
+        .then((stored) => stored && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(range) })),
+    );
+  }
+  return { kind: 'meta', meta, seed: { index, chunks: result.chunks } };
+}
+
+/** The metadata of one object version, from the reference's facts and headers (freshness per SPEC R7). */
+function versionOf(
+  engine: Engine,
+  input: OpenInput,
+  size: number,
+  etag: string | undefined,
+  lastModified: string | undefined,
+  headers: HeaderRecord,
+): ObjectMetadata {
+  const { deps } = engine;
+  const decision = cacheDecision(headers, deps.config.cachePolicy, deps.now(), input.authorized);
+  return {
     objectKey: input.objectKey,
     size,
     etag,
     lastModified,
     validator: objectValidator({ etag, lastModified, size }),
-    headers: keptHeaders(result.headers),
+    headers: keptHeaders(headers),
     cacheable: decision.store,
     expiresAt: decision.store ? deps.now() + decision.ttlMs : 0,
   };
-  if (previous !== undefined && previous.validator !== meta.validator) {
-    // R7: a new version retires the old one's slices.
-    await engine.cache.purgeObject(input.objectKey, { requestId: input.requestId, url: input.url });
-  }
-  hold(engine.metadata.save(meta, { requestId: input.requestId, url: input.url }));
-  if (result.kind === 'empty') return { kind: 'meta', meta, seeds: undefined };
-  const seeds = new Map<number, Promise<Chunks>>([[index, Promise.resolve(result.chunks)]]);
-  for (const [i, slice] of early ?? []) seeds.set(i, slice);
-  if (meta.cacheable && engine.cache.enabled) {
-    const keyOf = sliceKeys({
-      objectKey: meta.objectKey,
-      validator: meta.validator,
-      sliceSize: deps.config.sliceSize,
-    });
-    // The read-ahead follows the reader's admission rule (scan resistance); the reference slice is always kept.
-    const admitted = engine.cache.admits(wantedBytes(parsed, size));
-    for (const [i, slice] of seeds) {
-      if (i !== index && !admitted) continue;
-      const start = i * deps.config.sliceSize;
-      const range = { start, end: Math.min(start + deps.config.sliceSize, size) - 1 };
-      const entry = {
-        kind: 'slice' as const,
-        objectKey: meta.objectKey,
-        validator: meta.validator,
-        range,
-        size,
-        expiresAt: meta.expiresAt,
-      };
-      const event = { requestId: input.requestId, url: input.url, index: i, range };
-      hold(
-        slice
-          .then((chunks) => engine.cache.set(keyOf(i), chunks, entry, event))
-          .then(
-            (stored) => stored && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(range) }),
-            () => {},
-          ),
-      );
-    }
-  }
-  return { kind: 'meta', meta, seeds };
+}
+
+/** The conditional headers that revalidate a stale version (RFC 9111 §4.3.1): its ETag, else its date. */
+function revalidation(stale: ObjectMetadata): Record<string, string> {
+  if (stale.etag !== undefined) return { 'if-none-match': stale.etag };
+  if (stale.lastModified !== undefined) return { 'if-modified-since': stale.lastModified };
+  return {};
+}
+
+/** A stale version the origin confirmed with 304: new freshness (from the 304's headers), same slices. */
+function renew(
+  engine: Engine,
+  input: OpenInput,
+  stale: ObjectMetadata,
+  headers: HeaderRecord,
+  hold: (p: Promise<unknown>) => void,
+): ObjectMetadata {
+  const { deps } = engine;
+  // RFC 9111 §4.3.4: the 304's header fields update the stored ones.
+  const merged = { ...stale.headers, ...keptHeaders(headers) };
+  const decision = cacheDecision(merged, deps.config.cachePolicy, deps.now(), input.authorized);
+  const meta: ObjectMetadata = {
+    ...stale,
+    headers: merged,
+    cacheable: decision.store,
+    expiresAt: decision.store ? deps.now() + decision.ttlMs : 0,
+  };
+  hold(engine.metadata.save(meta, { requestId: input.requestId, url: input.url }, sliceExpiry(deps)));
+  return meta;
 }
 
 /** Bytes the request will read, for the admission rule (the whole object when unknown or ignored). */
@@ -400,10 +466,6 @@ function wantedBytes(parsed: ParsedRange | undefined, size: number): number {
   const resolved = parsed === undefined ? undefined : resolveRange(parsed, size);
   if (resolved?.type !== 'satisfiable') return size;
   return resolved.ranges.reduce((total, range) => total + rangeLength(range), 0);
-}
-
-function sameFacts(a: ReferenceFacts, b: ReferenceFacts): boolean {
-  return a.size === b.size && a.etag === b.etag && a.lastModified === b.lastModified;
 }
 
 function referenceIndex(parsed: ParsedRange, sliceSize: number): number {

@@ -88,7 +88,7 @@ export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: Refer
 export function fetchReference(
   deps: OriginDeps,
   request: SliceRequest,
-  onFacts?: (facts: ReferenceFacts) => void,
+  onFacts?: (facts: ReferenceFacts, headers: HeaderRecord) => void,
 ): Promise<ReferenceResult> {
   return withRetries(deps, request, async (signal, seen) => {
     const response = seen(await send(deps, request, signal));
@@ -100,7 +100,7 @@ export function fetchReference(
     );
     switch (verdict.kind) {
       case 'sliced': {
-        onFacts?.(verdict.facts);
+        onFacts?.(verdict.facts, response.headers);
         const chunks = await readBody(response.body, rangeLength(verdict.range), signal, details(request));
         return {
           kind: 'sliced',

@@ -3,21 +3,26 @@
  * are known, and the next slices of the request start right then — while the reference body still streams —
  * instead of after it. On a throttled origin the reference body is a whole round of transfer time (the 64 MiB
  * benchmark: 8 rounds instead of 9). Nothing is sent before the head says the object is sliceable, so an
- * origin answering 404 or ignoring ranges never sees extra requests.
+ * origin answering 404 or ignoring ranges never sees extra requests. Each early slice runs as an ordinary
+ * shared fill under its slice key, so every reader — of this request or another — joins it (SPEC R12).
  *
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
+import { sliceKeys } from '../core/keys.js';
 import { sliceCount } from '../core/plan.js';
-import type { ParsedRange } from '../core/range.js';
-import type { ReferenceFacts } from '../core/validate.js';
+import { type ParsedRange, rangeLength } from '../core/range.js';
+import type { CacheGate } from './cache-gate.js';
+import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice, type OriginDeps } from './origin-fetch.js';
 import { AHEAD_PRIORITY } from './origin-scheduler.js';
+import type { SingleFlight } from './single-flight.js';
 
-/** The slices started early, and the facts they were validated against. */
-export interface ReadAhead {
-  readonly facts: ReferenceFacts;
-  readonly slices: ReadonlyMap<number, Promise<Chunks>>;
+/** The fetcher parts the read-ahead uses. */
+export interface ReadAheadContext {
+  readonly deps: OriginDeps;
+  readonly cache: CacheGate;
+  readonly slices: SingleFlight<Chunks>;
 }
 
 /** What the read-ahead needs to know about the request. */
@@ -27,30 +32,66 @@ export interface ReadAheadInput {
   readonly headers: Readonly<Record<string, string>>;
   /** The reference slice's index. */
   readonly index: number;
-  /** Aborts the early sub-requests. */
+  /** The early fills' own waiter leaves when this aborts. */
   readonly signal: AbortSignal;
+  /** Whether the fetched slices may be written to the store (cacheability and admission). */
+  readonly store: boolean;
 }
 
 /**
  * Starts up to `concurrency − 1` slices after the reference, within the request's single range (or the whole
- * object) and the object's end. Several ranges, suffix ranges and HEAD get none.
+ * object) and the object's end. Several ranges and suffix ranges get none.
  */
 export function readAhead(
-  deps: OriginDeps,
+  ctx: ReadAheadContext,
   parsed: ParsedRange,
   input: ReadAheadInput,
-  facts: ReferenceFacts,
-): ReadAhead {
+  meta: ObjectMetadata,
+): void {
+  const { deps, cache } = ctx;
   const { sliceSize, concurrency } = deps.config;
-  const slices = new Map<number, Promise<Chunks>>();
-  const last = Math.min(lastWantedIndex(parsed, sliceSize), sliceCount(facts.size, sliceSize) - 1);
+  const facts = { size: meta.size, etag: meta.etag, lastModified: meta.lastModified };
+  const keyOf = sliceKeys({ objectKey: meta.objectKey, validator: meta.validator, sliceSize });
+  const last = Math.min(lastWantedIndex(parsed, sliceSize), sliceCount(meta.size, sliceSize) - 1);
   for (let index = input.index + 1; index < input.index + concurrency && index <= last; index++) {
-    const range = { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 };
-    const slice = fetchSlice(deps, { ...input, index, range, priority: AHEAD_PRIORITY }, facts);
-    slice.catch(() => {}); // a reader may never ask for it (the client left): its failure is nobody's
-    slices.set(index, slice);
+    const start = index * sliceSize;
+    const range = { start, end: start + sliceSize - 1 };
+    const stored = { start, end: Math.min(range.end, meta.size - 1) };
+    const event = { requestId: input.requestId, url: input.url, index, range: stored };
+    const { promise } = ctx.slices.run(
+      keyOf(index),
+      async ({ signal, hold }) => {
+        const request = {
+          url: input.url,
+          requestId: input.requestId,
+          headers: input.headers,
+          index,
+          range,
+          signal,
+          priority: AHEAD_PRIORITY,
+        };
+        const chunks = await fetchSlice(deps, request, facts);
+        if (input.store) {
+          const entry = {
+            kind: 'slice' as const,
+            objectKey: meta.objectKey,
+            validator: meta.validator,
+            range: stored,
+            size: meta.size,
+            expiresAt: sliceExpiry(deps),
+          };
+          hold(
+            cache
+              .set(keyOf(index), chunks, entry, event)
+              .then((ok) => ok && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(stored) })),
+          );
+        }
+        return chunks;
+      },
+      { signal: input.signal, waitTimeoutMs: deps.config.timeouts.coalesceMs },
+    );
+    promise.catch(() => {}); // the readers that join it see its failure; this waiter has nobody to tell
   }
-  return { facts, slices };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -9,14 +9,14 @@
  */
 import { setMaxListeners } from 'node:events';
 import { type Chunks, sliceChunks } from '../core/chunks.js';
-import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
+import { SliceFetchError } from '../core/errors.js';
 import { sliceKeys } from '../core/keys.js';
 import { type PlannedSlice, plannedSlice, type SlicePlan } from '../core/plan.js';
 import { rangeLength } from '../core/range.js';
 import { ReorderBuffer } from '../core/reorder.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
-import type { ObjectMetadata } from './metadata.js';
+import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice, type OriginDeps } from './origin-fetch.js';
 import { AHEAD_PRIORITY, HEAD_PRIORITY } from './origin-scheduler.js';
 import type { SingleFlight } from './single-flight.js';
@@ -38,12 +38,11 @@ export interface ReadContext {
   readonly sources: { cache: number; origin: number };
 }
 
-/**
- * Slices already in hand or on their way — the reference slice and the read-ahead started from its head — that
- * the reader takes instead of fetching them again. A seed aborted under it (`ERR_SLICE_ABORTED`, e.g. another
- * request's read-ahead whose client left) is fetched the usual way.
- */
-export type Seeds = ReadonlyMap<number, Promise<Chunks>>;
+/** The reference slice, already in hand: the reader takes it instead of fetching it again. */
+export interface SeedSlice {
+  readonly index: number;
+  readonly chunks: Chunks;
+}
 
 /** Pulls the pieces of one planned range in order. */
 export class SliceReader {
@@ -52,7 +51,7 @@ export class SliceReader {
   readonly #buffer: ReorderBuffer<Held>;
   readonly #controller = new AbortController();
   readonly #onAbort: () => void;
-  readonly #seeds: Seeds | undefined;
+  readonly #seed: SeedSlice | undefined;
   #launched: number;
   #waiter: { resolve: (piece: Chunks | null) => void; reject: (error: unknown) => void } | undefined;
   #error: SliceFetchError | undefined;
@@ -60,7 +59,7 @@ export class SliceReader {
   /** Whether fetched slices are written to the store (SPEC R7; scan resistance, see `CacheStorage.maxBytes`). */
   readonly #admit: boolean;
 
-  constructor(ctx: ReadContext, plan: SlicePlan, seeds?: Seeds) {
+  constructor(ctx: ReadContext, plan: SlicePlan, seed?: SeedSlice) {
     this.#ctx = ctx;
     this.#keyOf = sliceKeys({
       objectKey: ctx.meta.objectKey,
@@ -72,7 +71,7 @@ export class SliceReader {
     // Every slice in flight (up to `concurrency`, which may exceed Node's default of 10) listens on it.
     setMaxListeners(0, this.#controller.signal);
     this.#plan = plan;
-    this.#seeds = seeds;
+    this.#seed = seed;
     this.#launched = plan.firstIndex;
     const { concurrency, sliceSize } = ctx.deps.config;
     this.#buffer = new ReorderBuffer<Held>(
@@ -197,15 +196,7 @@ export class SliceReader {
     priority: number,
   ): Promise<{ chunks: Chunks; source: 'cache' | 'origin' }> {
     const { meta, cache, deps, requestId, url } = this.#ctx;
-    const seeded = this.#seeds?.get(slice.index);
-    if (seeded !== undefined) {
-      try {
-        return { chunks: await seeded, source: 'origin' };
-      } catch (error) {
-        if (!isSliceFetchError(error) || error.code !== 'ERR_SLICE_ABORTED' || this.#error !== undefined)
-          throw error;
-      }
-    }
+    if (this.#seed?.index === slice.index) return { chunks: this.#seed.chunks, source: 'origin' };
     const event = { requestId, url, index: slice.index, range: slice.range };
     const key = this.#keyOf(slice.index);
     const length = rangeLength(slice.range);
@@ -241,7 +232,7 @@ export class SliceReader {
             validator: meta.validator,
             range: slice.range,
             size: meta.size,
-            expiresAt: meta.expiresAt,
+            expiresAt: sliceExpiry(deps),
           };
           hold(
             cache
