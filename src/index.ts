@@ -37,6 +37,7 @@ export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';
 export type { SliceFetcherStats } from './engine/telemetry.js';
 export type { SliceHandler, SliceHandlerOptions } from './http/index.js';
 export { createSliceHandler } from './http/index.js';
+export { combineHooks } from './metrics/combine-hooks.js';
 export type {
   Awaitable,
   ByteRange,

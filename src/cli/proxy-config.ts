@@ -1,0 +1,317 @@
+/**
+ * The `slice-proxy` configuration: ONE zod schema — the engine's `sliceFetchConfigSchema` extended with the
+ * proxy's own keys (upstream, listen, admin, store, purge) — that validates both a YAML file and the command-line
+ * flags (mapped into the same object first), worded with the library's sentences (SPEC R1, STYLE §8).
+ *
+ * @module
+ */
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { parseConfig, type SliceFetchConfigInput, sliceFetchConfigSchema } from '../core/config.js';
+import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
+
+/**
+ * The schema of a `slice-proxy` configuration file: every engine option plus the proxy's keys. Unknown keys are
+ * errors, as in the engine's schema; the engine's cross-field check (`maxBufferedBytes ≥ sliceSize`) is kept.
+ *
+ * @example
+ * ```ts
+ * sliceProxyConfigSchema.parse({ upstream: 'http://127.0.0.1:8000', store: { type: 'memory' } }).listen; // '127.0.0.1:8080'
+ * ```
+ */
+export const sliceProxyConfigSchema = sliceFetchConfigSchema
+  .extend({
+    upstream: z.url({ protocol: /^https?$/ }),
+    listen: z.string().regex(hostPort()).default('127.0.0.1:8080'),
+    admin: z.string().regex(hostPort()).default('127.0.0.1:9090'),
+    store: z
+      .strictObject({
+        type: z.enum(['memory', 'fs', 'redis', 'tiered']).default('memory'),
+        dir: z.string().min(1).optional(),
+        maxBytes: z
+          .int()
+          .min(1024 * 1024)
+          .max(Number.MAX_SAFE_INTEGER)
+          .default(256 * 1024 * 1024),
+        redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+      })
+      .prefault({}),
+    purge: z.strictObject({ token: z.string().min(1) }).optional(),
+    shutdownMs: z.int().min(0).max(600_000).default(10_000),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((value, ctx) => {
+    const { type, dir, redisUrl } = value.store ?? {};
+    if ((type === 'fs' || (type === 'tiered' && redisUrl === undefined)) && dir === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['store', 'dir'],
+        message: `Expected \`store.dir\` (--cache-dir) to be set for the \`${type}\` cache, got nothing.`,
+      });
+    if (type === 'redis' && redisUrl === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['store', 'redisUrl'],
+        message: 'Expected `store.redisUrl` (--redis-url) to be set for the `redis` cache, got nothing.',
+      });
+  });
+
+/** The validated proxy configuration. */
+export type SliceProxyConfig = z.output<typeof sliceProxyConfigSchema>;
+
+/** Usage text of `slice-proxy --help`. */
+export const PROXY_USAGE = `Usage: slice-proxy [--config file.yaml] [flags]
+
+  --config <file>        YAML file: every engine option plus upstream, listen, admin, store, purge
+  --upstream <url>       origin base URL (required)
+  --listen <host:port>   proxy address (default 127.0.0.1:8080)
+  --admin <host:port>    /metrics and /healthz (default 127.0.0.1:9090)
+  --slice-size <bytes>   e.g. 1048576 or 1MiB
+  --concurrency <n>      sub-requests in flight per response
+  --cache <type>         memory | fs | redis | tiered (memory in front of fs or redis)
+  --cache-dir <dir>      directory of the fs cache
+  --cache-size <bytes>   byte budget of each cache tier, e.g. 512MiB
+  --redis-url <url>      redis://host:6379
+  --purge-token <token>  enables PURGE /path with Authorization: Bearer <token>
+  --log-level <level>    fatal | error | warn | info | debug | trace | silent
+Flags override the file.`;
+
+/**
+ * Reads `--config` (if any), maps the flags over it and validates the result with {@link sliceProxyConfigSchema}.
+ * Returns `'help'` for `--help`.
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` with one sentence per bad option (or an unreadable file / bad flag).
+ * @example
+ * ```ts
+ * const config = await loadProxyConfig(['--upstream', 'http://127.0.0.1:8000', '--slice-size', '2MiB']);
+ * ```
+ */
+export async function loadProxyConfig(argv: readonly string[]): Promise<SliceProxyConfig | 'help'> {
+  let parsed: ReturnType<typeof parseFlags>;
+  try {
+    parsed = parseFlags(argv);
+  } catch (error) {
+    throw new SliceFetchError('ERR_SLICE_CONFIG', `${(error as Error).message}\n\n${PROXY_USAGE}`, {
+      cause: error,
+    });
+  }
+  const { values } = parsed;
+  if (values.help === true) return 'help';
+  const input: Record<string, unknown> = values.config === undefined ? {} : await readYaml(values.config);
+  const store = isRecord(input.store) ? { ...input.store } : input.store === undefined ? {} : input.store;
+  const set = (target: Record<string, unknown>, key: string, value: unknown): void => {
+    if (value !== undefined) target[key] = value;
+  };
+  set(input, 'upstream', values.upstream);
+  set(input, 'listen', values.listen);
+  set(input, 'admin', values.admin);
+  set(input, 'sliceSize', toNumber(values['slice-size']));
+  set(input, 'concurrency', toNumber(values.concurrency));
+  set(input, 'logLevel', values['log-level']);
+  if (values['purge-token'] !== undefined) input.purge = { token: values['purge-token'] };
+  if (isRecord(store)) {
+    set(store, 'type', values.cache);
+    set(store, 'dir', values['cache-dir']);
+    set(store, 'maxBytes', toNumber(values['cache-size']));
+    set(store, 'redisUrl', values['redis-url']);
+    if (Object.keys(store).length > 0 || input.store !== undefined) input.store = store;
+  }
+  return validate(input);
+}
+
+/**
+ * Validates a configuration object with {@link sliceProxyConfigSchema}; errors carry the library's sentences.
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` naming every bad path, one sentence each.
+ * @example
+ * ```ts
+ * validateProxyConfig({ upstream: 'http://o', sliceSize: 0 });
+ * // Expected `sliceSize` to be an integer between 65536 and 67108864, got `0`.
+ * ```
+ */
+export function validateProxyConfig(input: unknown): SliceProxyConfig {
+  return validate(input);
+}
+
+/**
+ * A flag value as a number: plain integers and binary suffixes (`64KiB`, `1MiB`, `2GiB`, or `K`/`M`/`G`).
+ * Anything else is passed through as the string, so the schema names it in its sentence.
+ *
+ * @example
+ * ```ts
+ * toNumber('2MiB'); // 2097152
+ * ```
+ */
+export function toNumber(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+)\s*(k|m|g|kib|mib|gib)?\s*$/i.exec(value);
+  if (m === null) return value;
+  const unit = (m[2] ?? '').toLowerCase().charAt(0);
+  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(m[1]) * factor;
+}
+
+/**
+ * The engine options of a proxy configuration (the keys of `sliceFetchConfigSchema`), for `createSliceFetcher`.
+ *
+ * @example
+ * ```ts
+ * const fetcher = createSliceFetcher({ ...engineOptions(config), cache: store });
+ * ```
+ */
+export function engineOptions(config: SliceProxyConfig): SliceFetchConfigInput {
+  return Object.fromEntries(
+    Object.entries(config).filter(([key]) => ENGINE_KEYS.has(key)),
+  ) as SliceFetchConfigInput;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function hostPort(): RegExp {
+  // host:port with an IPv4 address, a name, or a bracketed IPv6 address; port 0 means "any free port".
+  return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+}
+
+const ENGINE_KEYS = new Set(Object.keys(sliceFetchConfigSchema.shape));
+
+/** What each proxy key must be, for the sentence "Expected `x` to be …, got `y`." */
+const EXPECTED: Readonly<Record<string, string>> = {
+  upstream: 'an absolute http(s) URL',
+  listen: 'a host:port address',
+  admin: 'a host:port address',
+  store: 'an object',
+  'store.type': 'one of `memory`, `fs`, `redis`, `tiered`',
+  'store.dir': 'a directory path',
+  'store.maxBytes': `an integer between ${1024 * 1024} and ${Number.MAX_SAFE_INTEGER}`,
+  'store.redisUrl': 'a redis:// or rediss:// URL',
+  purge: 'an object with a `token`',
+  'purge.token': 'a non-empty string',
+  shutdownMs: 'an integer between 0 and 600000',
+  logLevel: 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',
+};
+
+function validate(input: unknown): SliceProxyConfig {
+  const result = sliceProxyConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const sentences: string[] = [];
+  const paths: string[] = [];
+  const add = (path: string, sentence: string): void => {
+    if (paths.includes(path)) return;
+    paths.push(path);
+    sentences.push(sentence);
+  };
+  // The engine's keys are worded by the engine itself, so the file, the flags and the library say the same thing.
+  if (isRecord(input)) {
+    const engine = Object.fromEntries(Object.entries(input).filter(([k]) => ENGINE_KEYS.has(k)));
+    try {
+      parseConfig(engine);
+    } catch (error) {
+      if (!isSliceFetchError(error)) throw error;
+      const lines = error.message.split('\n').slice(1);
+      (error.details.paths ?? []).forEach((path, i) => {
+        add(path, lines[i] ?? error.message);
+      });
+    }
+  }
+  for (const issue of result.error.issues) {
+    const base = issue.path.map(String);
+    const path = base.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const full = [...base, key].join('.');
+        add(full, `Unknown option \`${full}\`.`);
+      }
+    } else if (issue.code === 'custom') add(path, issue.message);
+    else if (!ENGINE_KEYS.has(base[0] ?? '')) {
+      const expected = EXPECTED[path];
+      add(
+        path,
+        expected === undefined
+          ? `Expected the configuration to be an object, got ${got(input)}.`
+          : `Expected \`${path}\` to be ${expected}, got ${got(valueAt(input, base))}.`,
+      );
+    }
+  }
+  throw new SliceFetchError(
+    'ERR_SLICE_CONFIG',
+    `Invalid slice-proxy configuration:\n${sentences.join('\n')}`,
+    {
+      paths,
+    },
+  );
+}
+
+function parseFlags(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      config: { type: 'string', short: 'c' },
+      upstream: { type: 'string' },
+      listen: { type: 'string' },
+      admin: { type: 'string' },
+      'slice-size': { type: 'string' },
+      concurrency: { type: 'string' },
+      cache: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'cache-size': { type: 'string' },
+      'redis-url': { type: 'string' },
+      'purge-token': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+async function readYaml(file: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new SliceFetchError('ERR_SLICE_CONFIG', `Cannot read the configuration file \`${file}\`.`, {
+      cause: error,
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `The configuration file \`${file}\` is not valid YAML: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isRecord(doc))
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `Expected the configuration file \`${file}\` to hold a mapping, got ${got(doc)}.`,
+    );
+  return { ...doc };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function valueAt(input: unknown, path: readonly string[]): unknown {
+  let value = input;
+  for (const key of path) {
+    if (!isRecord(value) || !Object.hasOwn(value, key)) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+/** The offending value in backticks, strings quoted — the engine's own wording (src/core/config.ts). */
+function got(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'object' && value !== null) text = JSON.stringify(value) ?? String(value);
+  else text = String(value);
+  return `\`${text.length > 60 ? `${text.slice(0, 57)}...` : text}\``;
+}
