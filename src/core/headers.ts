@@ -46,6 +46,40 @@ export function headerValue(headers: HeaderRecord, name: string): string | undef
   return raw.length === 0 ? undefined : raw.join(', ');
 }
 
+/** Header fields that describe one connection, never the message: stripped by proxies both ways (RFC 9110 §7.6.1). */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * The header names a `Connection` field lists, which are hop-by-hop for this message (RFC 9110 §7.6.1).
+ *
+ * @example
+ * ```ts
+ * connectionTokens('close, X-Debug'); // Set { 'close', 'x-debug' }
+ * ```
+ */
+export function connectionTokens(value: string | readonly string[] | undefined): ReadonlySet<string> {
+  if (value === undefined) return EMPTY_SET;
+  const text = typeof value === 'string' ? value : value.join(',');
+  const out = new Set<string>();
+  for (const token of text.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name !== '') out.add(name);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------
+
+const EMPTY_SET: ReadonlySet<string> = new Set();
 
 const ABSENT: SingleHeader = { state: 'absent' };

@@ -9,7 +9,7 @@ import { setMaxListeners } from 'node:events';
 import type { Chunks } from '../core/chunks.js';
 import { parseConfig, type SliceFetchConfig, type SliceFetchConfigInput } from '../core/config.js';
 import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
-import type { HeaderRecord } from '../core/headers.js';
+import { type HeaderRecord, HOP_BY_HOP } from '../core/headers.js';
 import { normalizeObjectUrl } from '../core/keys.js';
 import { formatRange } from '../core/range.js';
 import type { CacheStorage, Logger, Metrics, Transport } from '../ports.js';
@@ -234,6 +234,7 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Headers never forwarded on sub-requests: framing, hop-by-hop (RFC 9110 §7.6.1), and what the engine sets itself. */
 const NOT_FORWARDED = new Set([
+  ...HOP_BY_HOP,
   'range',
   'if-range',
   'if-match',
@@ -242,14 +243,6 @@ const NOT_FORWARDED = new Set([
   'if-unmodified-since',
   'accept-encoding',
   'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
   'content-length',
   'expect',
 ]);

@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import type { SliceFetchConfig } from '../core/config.js';
 import type { HeaderRecord } from '../core/headers.js';
-import { headerValue } from '../core/headers.js';
+import { connectionTokens, HOP_BY_HOP, headerValue } from '../core/headers.js';
 import { metadataKey } from '../core/keys.js';
 import type { RequestEventBase } from '../ports.js';
 import type { CacheGate } from './cache-gate.js';
@@ -39,13 +39,9 @@ export interface ObjectMetadata {
  */
 export function keptHeaders(headers: HeaderRecord): Record<string, string> {
   const kept: Record<string, string> = {};
-  const connectionTokens = (headerValue(headers, 'connection') ?? '')
-    .toLowerCase()
-    .split(',')
-    .map((t) => t.trim())
-    .filter(Boolean);
+  const listed = connectionTokens(headers.connection);
   for (const name of Object.keys(headers)) {
-    if (DROPPED.has(name) || connectionTokens.includes(name)) continue;
+    if (HOP_BY_HOP.has(name) || NOT_KEPT.has(name) || listed.has(name)) continue;
     const value = headerValue(headers, name);
     if (value !== undefined) kept[name] = value;
   }
@@ -118,16 +114,8 @@ export class MetadataCache {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const DROPPED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
+/** Framing and per-response fields: each response built from slices sets its own. */
+const NOT_KEPT = new Set([
   'content-length',
   'content-range',
   'content-encoding',

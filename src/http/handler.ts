@@ -9,6 +9,7 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
 import {
   createSliceFetcher,
   type InternalSliceFetcher,
@@ -19,14 +20,7 @@ import {
 } from '../engine/fetcher.js';
 import { createPassThrough } from './pass-through.js';
 import { bearerChecker, sendPurged } from './purge.js';
-import {
-  compilePatterns,
-  connectionTokens,
-  HOP_BY_HOP,
-  originUrl,
-  parseUpstream,
-  targetPath,
-} from './request-target.js';
+import { compilePatterns, originUrl, parseUpstream, targetPath } from './request-target.js';
 import { writePieces } from './write-body.js';
 
 /** Options of {@link createSliceHandler}: the handler's own, plus any fetcher option (used when no `fetcher` is given). */

@@ -11,7 +11,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { pipeline } from 'node:stream';
 import { Pool } from 'undici';
 import { toSliceFetchError } from '../core/errors.js';
-import { connectionTokens, HOP_BY_HOP } from './request-target.js';
+import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
 
 /** A lazily created pool to the upstream origin, closed with the handler. */
 export interface PassThrough {

@@ -95,38 +95,6 @@ export function originUrl(upstream: Upstream, path: string): string {
   return `${upstream.origin}${upstream.basePath}${path}`;
 }
 
-/** Request and response headers that describe one connection, never the message (RFC 9110 §7.6.1). */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
-/**
- * The header names a `Connection` field lists, which are hop-by-hop for this message (RFC 9110 §7.6.1).
- *
- * @example
- * ```ts
- * connectionTokens('close, X-Debug'); // Set { 'close', 'x-debug' }
- * ```
- */
-export function connectionTokens(value: string | string[] | undefined): ReadonlySet<string> {
-  if (value === undefined) return EMPTY_SET;
-  const text = Array.isArray(value) ? value.join(',') : value;
-  const out = new Set<string>();
-  for (const token of text.split(',')) {
-    const name = token.trim().toLowerCase();
-    if (name !== '') out.add(name);
-  }
-  return out;
-}
-
 /**
  * Compiles include/exclude patterns once, at creation (R2). Strings are regular-expression sources.
  *
@@ -163,7 +131,6 @@ export function compilePatterns(
 // ---------------------------------------------------------------------------------------------------------
 
 const SLASH = 0x2f;
-const EMPTY_SET: ReadonlySet<string> = new Set();
 /** `scheme://authority` then the rest (path, query) — the authority is dropped. */
 const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*(.*)$/is;
 
