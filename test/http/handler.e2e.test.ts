@@ -104,6 +104,25 @@ describe('createSliceHandler over real sockets', () => {
     }
   });
 
+  it('answers 504 when the origin does not answer in time', async () => {
+    const slow = await startProxy({
+      upstream: origin.url('/'),
+      sliceSize: SLICE,
+      retry: { retries: 0 },
+      timeouts: { headersMs: 100 },
+    });
+    origin.setObject('/hang.bin', { size: SLICE });
+    origin.addFault({ path: '/hang.bin', fault: { type: 'hang' } });
+    try {
+      const res = await get(slow, '/hang.bin');
+      expect(res.status).toBe(504);
+      expect(res.body.toString()).toContain('ERR_SLICE_');
+    } finally {
+      origin.clearFaults();
+      await slow.close();
+    }
+  });
+
   it('says x-slice-cache MISS on the first request and HIT on the repeat', async () => {
     origin.setObject('/cache.bin', { size: 2 * SLICE });
     expect((await get(proxy, '/cache.bin')).headers['x-slice-cache']).toBe('MISS');
