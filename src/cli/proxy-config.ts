@@ -58,6 +58,58 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
       });
   });
 
+/** One proxy-only key of {@link sliceProxyConfigSchema}, for the README's reference (a test keeps them equal). */
+export interface ProxyOptionDoc {
+  readonly path: string;
+  readonly flag: string;
+  readonly default: string;
+  readonly description: string;
+}
+
+/** The proxy's own keys; the engine's are described by `describeConfig()`. */
+export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
+  {
+    path: 'upstream',
+    flag: '--upstream',
+    default: '(required)',
+    description: 'Origin base URL; the only place requests go.',
+  },
+  { path: 'listen', flag: '--listen', default: '127.0.0.1:8080', description: 'Address of the proxy.' },
+  { path: 'admin', flag: '--admin', default: '127.0.0.1:9090', description: '`/metrics` and `/healthz`.' },
+  {
+    path: 'store.type',
+    flag: '--cache',
+    default: 'memory',
+    description: '`memory`, `fs`, `redis` or `tiered` (memory in front of redis, else fs).',
+  },
+  { path: 'store.dir', flag: '--cache-dir', default: '', description: 'Directory of the fs cache.' },
+  {
+    path: 'store.maxBytes',
+    flag: '--cache-size',
+    default: '268435456',
+    description: 'Byte budget of each cache tier.',
+  },
+  {
+    path: 'store.redisUrl',
+    flag: '--redis-url',
+    default: '',
+    description: '`redis://host:6379` for the redis cache.',
+  },
+  {
+    path: 'purge.token',
+    flag: '--purge-token',
+    default: '',
+    description: 'Enables `PURGE /path` with `Authorization: Bearer <token>`.',
+  },
+  {
+    path: 'shutdownMs',
+    flag: '',
+    default: '10000',
+    description: 'How long SIGTERM/SIGINT let in-flight responses finish.',
+  },
+  { path: 'logLevel', flag: '--log-level', default: 'info', description: 'pino level, or `silent`.' },
+];
+
 /** The validated proxy configuration. */
 export type SliceProxyConfig = z.output<typeof sliceProxyConfigSchema>;
 
