@@ -90,6 +90,33 @@ export interface CacheStorage {
   stats(): Awaitable<CacheStats>;
   /** Releases files, sockets and timers. */
   close(): Awaitable<void>;
+  /**
+   * Claims the right to fill `key` for `ttlMs` across every process sharing this store (SPEC R12, R16):
+   * resolves `true` when this process got the claim and should fetch the slice, `false` when another process
+   * holds it — the engine then polls `get` for that process's value, and fetches itself when the value does
+   * not arrive within `timeouts.coalesceMs`. The claim lapses by itself after `ttlMs`, so a crashed holder
+   * never blocks anyone for longer. Stores that are process-local omit it (the in-process single-flight
+   * already shares fetches there); a store that throws here is treated as granting the claim.
+   *
+   * @example
+   * ```ts
+   * if (await store.lock?.(key, 30_000)) {
+   *   try { await store.set(key, await fetchIt(), meta); } finally { await store.unlock?.(key); }
+   * }
+   * ```
+   */
+  lock?(key: string, ttlMs: number): Awaitable<boolean>;
+  /**
+   * Gives up a claim taken with {@link CacheStorage.lock} once the value is written (or the fetch failed), so
+   * waiting processes read the value or claim the fill themselves at once instead of after the TTL. Releases
+   * only this store's own claim.
+   *
+   * @example
+   * ```ts
+   * await store.unlock?.(key);
+   * ```
+   */
+  unlock?(key: string): Awaitable<void>;
 }
 
 /** One request handed to a {@link Transport}. */
@@ -208,7 +235,7 @@ export interface Metrics {
   /** A cache operation failed (the request went on from the origin). */
   onCacheError?(
     event: RequestEventBase & {
-      readonly operation: 'get' | 'set' | 'delete' | 'purge';
+      readonly operation: 'get' | 'set' | 'delete' | 'purge' | 'lock' | 'unlock';
       readonly error: unknown;
     },
   ): void;

@@ -36,6 +36,38 @@ export class CacheGate {
     return this.#store !== undefined;
   }
 
+  /** Whether the store can claim fills across processes ({@link CacheStorage.lock}); nothing else pays for it. */
+  get coordinates(): boolean {
+    return typeof this.#store?.lock === 'function';
+  }
+
+  /**
+   * Claims the fill of `key` across processes: `true` claimed, `false` another process holds it. Fail-open —
+   * a store without the capability, an error or a timeout all answer `undefined`: fetch yourself, unclaimed
+   * (a duplicate origin fetch is better than a stall, and a store that just failed is not asked again).
+   */
+  async lock(key: string, ttlMs: number, event: RequestEventBase): Promise<boolean | undefined> {
+    const store = this.#store;
+    if (store?.lock === undefined) return undefined;
+    try {
+      const result = store.lock(key, ttlMs);
+      return (isPromise(result) ? await this.#bounded(result, 'lock') : result) !== false;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'lock', error });
+      return undefined;
+    }
+  }
+
+  /** Releases a claim taken with {@link CacheGate.lock}; never rejects. */
+  async unlock(key: string, event: RequestEventBase): Promise<void> {
+    try {
+      const result = this.#store?.unlock?.(key);
+      if (isPromise(result)) await this.#bounded(result, 'unlock');
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'unlock', error });
+    }
+  }
+
   /** Reads a whole entry (of `expectedLength` bytes, when given); resolves `undefined` on a miss or any failure. */
   async get(
     key: string,

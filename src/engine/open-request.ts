@@ -241,7 +241,7 @@ async function attempt(
     cancel: (error) => source.cancel(error),
   };
   let primedPiece: Chunks | null | undefined = first;
-  const body = new PieceStream(primed, length);
+  const body = new PieceStream(primed);
   // A getter: the outcome is read when the body ends, once every slice's source is known (not just the first).
   return {
     status,
@@ -498,8 +498,7 @@ async function passThrough(engine: Engine, input: OpenInput, result: LiveResult)
     discardBody(response.body);
     return { status: response.status, headers, body: undefined, cacheStatus: () => 'PASS', outcome };
   }
-  const length = Number(headers['content-length'] ?? Number.NaN);
-  const body = new PieceStream(bytesSource(response.body), Number.isSafeInteger(length) ? length : -1);
+  const body = new PieceStream(bytesSource(response.body));
   return { status: response.status, headers, body, cacheStatus: () => 'PASS', outcome };
 }
 

@@ -18,18 +18,15 @@ export interface PieceSource {
   cancel(error: Error | null): void;
 }
 
-/** An object-mode `Readable` of {@link Chunks}. `byteLength` is the total the pieces add up to. */
+/** An object-mode `Readable` of {@link Chunks}. */
 export class PieceStream extends Readable {
-  /** Bytes the stream will deliver in all. */
-  readonly byteLength: number;
   readonly #source: PieceSource;
   #ended = false;
   #delivered = 0;
 
-  constructor(source: PieceSource, byteLength: number) {
+  constructor(source: PieceSource) {
     super({ objectMode: true, highWaterMark: 1 });
     this.#source = source;
-    this.byteLength = byteLength;
   }
 
   /**

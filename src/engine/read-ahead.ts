@@ -4,7 +4,8 @@
  * instead of after it. On a throttled origin the reference body is a whole round of transfer time (the 64 MiB
  * benchmark: 8 rounds instead of 9). Nothing is sent before the head says the object is sliceable, so an
  * origin answering 404 or ignoring ranges never sees extra requests. Each early slice runs as an ordinary
- * shared fill under its slice key, so every reader — of this request or another — joins it (SPEC R12).
+ * shared fill under its slice key, so every reader — of this request or another — joins it (SPEC R12), and
+ * claims the slice in a shared store like any other fill (`fill-claim.ts`).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import { sliceKeys } from '../core/keys.js';
 import { sliceCount } from '../core/plan.js';
 import { type ParsedRange, rangeLength } from '../core/range.js';
 import type { CacheGate } from './cache-gate.js';
+import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice, type OriginDeps } from './origin-fetch.js';
 import { AHEAD_PRIORITY } from './origin-scheduler.js';
@@ -61,6 +63,16 @@ export function readAhead(
     const { promise } = ctx.slices.run(
       keyOf(index),
       async ({ signal, hold }) => {
+        // Across processes (R16): claim the fill in a shared store, or wait for the process that holds it.
+        const claim =
+          input.store && cache.coordinates
+            ? await claimFill(cache, keyOf(index), event, {
+                length: rangeLength(stored),
+                waitMs: deps.config.timeouts.coalesceMs,
+                signal,
+              })
+            : 'own';
+        if (typeof claim !== 'string') return claim;
         const request = {
           url: input.url,
           requestId: input.requestId,
@@ -70,7 +82,13 @@ export function readAhead(
           signal,
           priority: AHEAD_PRIORITY,
         };
-        const chunks = await fetchSlice(deps, request, facts);
+        let chunks: Chunks;
+        try {
+          chunks = await fetchSlice(deps, request, facts);
+        } catch (error) {
+          if (claim === 'claimed') void cache.unlock(keyOf(index), event);
+          throw error;
+        }
         if (input.store) {
           const entry = {
             kind: 'slice' as const,
@@ -81,9 +99,10 @@ export function readAhead(
             expiresAt: sliceExpiry(deps),
           };
           hold(
-            cache
-              .set(keyOf(index), chunks, entry, event)
-              .then((ok) => ok && deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(stored) })),
+            cache.set(keyOf(index), chunks, entry, event).then((ok) => {
+              if (ok) deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(stored) });
+              if (claim === 'claimed') return cache.unlock(keyOf(index), event); // only now can waiters read it
+            }),
           );
         }
         return chunks;

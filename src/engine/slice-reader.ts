@@ -16,6 +16,7 @@ import { rangeLength } from '../core/range.js';
 import { ReorderBuffer } from '../core/reorder.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
+import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice, type OriginDeps } from './origin-fetch.js';
 import { AHEAD_PRIORITY, HEAD_PRIORITY } from './origin-scheduler.js';
@@ -212,19 +213,35 @@ export class SliceReader {
     const { promise } = this.#ctx.flights.run(
       key,
       async ({ signal, hold }) => {
-        const chunks = await fetchSlice(
-          deps,
-          {
-            url,
-            requestId,
-            index: slice.index,
-            range: slice.range,
-            headers: this.#ctx.headers,
-            signal,
-            priority,
-          },
-          facts,
-        );
+        // Across processes (R16): claim the fill in a shared store, or wait for the process that holds it.
+        const claim =
+          this.#admit && cache.coordinates
+            ? await claimFill(cache, key, event, {
+                length,
+                waitMs: deps.config.timeouts.coalesceMs,
+                signal,
+              })
+            : 'own';
+        if (typeof claim !== 'string') return claim;
+        let chunks: Chunks;
+        try {
+          chunks = await fetchSlice(
+            deps,
+            {
+              url,
+              requestId,
+              index: slice.index,
+              range: slice.range,
+              headers: this.#ctx.headers,
+              signal,
+              priority,
+            },
+            facts,
+          );
+        } catch (error) {
+          if (claim === 'claimed') void cache.unlock(key, event);
+          throw error;
+        }
         if (this.#admit) {
           const entry = {
             kind: 'slice' as const,
@@ -235,9 +252,10 @@ export class SliceReader {
             expiresAt: sliceExpiry(deps),
           };
           hold(
-            cache
-              .set(key, chunks, entry, event)
-              .then((stored) => stored && deps.telemetry.onCacheStore({ ...event, bytes: length })),
+            cache.set(key, chunks, entry, event).then((stored) => {
+              if (stored) deps.telemetry.onCacheStore({ ...event, bytes: length });
+              if (claim === 'claimed') return cache.unlock(key, event); // only now can waiters read it
+            }),
           );
         }
         return chunks;

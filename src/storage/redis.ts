@@ -35,6 +35,10 @@
  * the database) per call: fine for a metrics scrape, not for every request. `statsSource: 'info'` answers in
  * O(1) from `INFO memory` (`used_memory`) and `DBSIZE` instead, which describe the whole database.
  *
+ * Fill claims (SPEC R16): `lock(key, ttl)` is `SET <prefix>{<tag>}#lock:<key> <token> NX PX ttl` — same hash
+ * tag as the entry — and `unlock` a compare-and-delete script on this store's random token, so fleets of
+ * proxies fetch each slice from the origin once; a claim lapses by itself when its holder dies.
+ *
  * Chunks: node-redis takes one `Buffer` per argument, so a multi-chunk slice is joined with one
  * `Buffer.concat` before `SET`. `SET` + `APPEND`s in a `MULTI` would avoid that copy but cost one command
  * and one server-side copy per chunk and lose Redis's zero-copy path for big arguments; the write is off
@@ -45,6 +49,7 @@
  *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import { createClient, RESP_TYPES, type RedisArgument } from 'redis';
 import { chunksLength } from '../core/chunks.js';
 import { SliceFetchError } from '../core/errors.js';
@@ -107,6 +112,10 @@ export interface RedisStorage extends CacheStorage {
   get(key: string, range?: ByteRange): Promise<CacheChunks | undefined>;
   /** Reads several whole entries in one pipelined round trip, in order; `undefined` for each miss. */
   getMany(keys: readonly string[]): Promise<(CacheChunks | undefined)[]>;
+  /** Claims the fill of `key` for `ttlMs` across every process on this Redis; `true` when claimed. */
+  lock(key: string, ttlMs: number): Promise<boolean>;
+  /** Drops this store's claim on `key` (never another process's). */
+  unlock(key: string): Promise<void>;
 }
 
 /**
@@ -147,6 +156,8 @@ export function redisStorage(options: RedisStorageOptions = {}): RedisStorage {
   let usedMemory = 0;
   let sampledAt = Number.NEGATIVE_INFINITY;
   let sampling: Promise<void> | undefined;
+  // Names this store's fill claims, so `unlock` never drops another process's.
+  const token = randomUUID();
   let lastObjectKey = '';
   let lastIndexKey = '';
 
@@ -281,6 +292,21 @@ export function redisStorage(options: RedisStorageOptions = {}): RedisStorage {
       return { bytes, entries };
     },
 
+    async lock(key, ttlMs) {
+      const px = String(Math.max(1, Math.floor(ttlMs)));
+      const reply = await call('lock', () =>
+        client.sendCommand(['SET', lockKey(prefix, key), token, 'NX', 'PX', px], STRINGS),
+      );
+      return reply !== null && reply !== undefined; // `OK` when claimed, nil when another process holds it
+    },
+
+    async unlock(key) {
+      // Compare-and-delete: a claim that lapsed and was taken by another process is not ours to drop.
+      await call('unlock', () =>
+        client.sendCommand(['EVAL', UNLOCK_SCRIPT, '1', lockKey(prefix, key), token], STRINGS),
+      );
+    },
+
     async close() {
       await sampling;
       if (own === undefined || !own.isOpen) return;
@@ -316,6 +342,9 @@ const BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 const STRINGS = { typeMapping: {} };
 const EMPTY = Buffer.alloc(0);
 const USED_MEMORY = /^used_memory:(\d+)/m;
+/** Deletes the claim only when it still holds this store's token (the Redis docs' single-instance lock). */
+const UNLOCK_SCRIPT =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 function resolveOptions(options: RedisStorageOptions): ResolvedOptions {
   if (options.client !== undefined && options.url !== undefined) {
@@ -382,6 +411,15 @@ function createOwnClient(url: string, onError: (error: unknown) => void): OwnCli
 function entryKey(prefix: string, key: string): string {
   const dot = key.indexOf('.');
   return `${prefix}{${dot === -1 ? key : key.slice(0, dot)}}:${key}`;
+}
+
+/**
+ * `<prefix>{<tag>}#lock:<key>` — the entry's hash tag (same slot), and a shape the stats walk's
+ * `<prefix>{*}:*` pattern never matches, so claims are not counted as entries.
+ */
+function lockKey(prefix: string, key: string): string {
+  const dot = key.indexOf('.');
+  return `${prefix}{${dot === -1 ? key : key.slice(0, dot)}}#lock:${key}`;
 }
 
 function toBuffer(chunks: CacheChunks): Buffer {

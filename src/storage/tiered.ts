@@ -142,7 +142,16 @@ export function tieredStorage(
     return values;
   }
 
+  // Fills are coordinated across processes by the first tier that can (a shared Redis behind memory).
+  const coordinator = tiers.find((tier) => typeof tier.lock === 'function');
   return {
+    ...(coordinator === undefined
+      ? {}
+      : {
+          lock: (key: string, ttlMs: number) =>
+            (coordinator.lock as NonNullable<CacheStorage['lock']>)(key, ttlMs),
+          unlock: (key: string) => coordinator.unlock?.(key),
+        }),
     // In-process only when every tier is: otherwise the engine checksums slices, in every tier alike.
     inProcess: tiers.every((tier) => tier.inProcess === true),
     // Scan resistance may skip a write only when every tier would be flushed by it.

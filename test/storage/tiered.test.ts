@@ -295,6 +295,23 @@ describe('tieredStorage with memory in front of Redis', () => {
     },
   );
 
+  it('claims fills through the Redis tier, so processes sharing it coordinate (SPEC R16)', async () => {
+    const shared = { url: redis.url, prefix: `tiered-lock${++prefixes}:` };
+    const one = tieredStorage([memoryStorage(), redisStorage(shared)]);
+    const two = tieredStorage([memoryStorage(), redisStorage(shared)]);
+    try {
+      expect(typeof one.lock).toBe('function');
+      expect(await one.lock?.(key(7), 5_000)).toBe(true);
+      expect(await two.lock?.(key(7), 5_000)).toBe(false);
+      await one.unlock?.(key(7));
+      expect(await two.lock?.(key(7), 5_000)).toBe(true);
+      expect(tieredStorage([memoryStorage(), memoryStorage()]).lock).toBeUndefined();
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
   it('promotes Redis hits into memory and keeps serving from memory while Redis is down', async () => {
     const front = memoryStorage();
     const back = redisStorage({ url: redis.url, timeoutMs: 500 });
