@@ -16,12 +16,18 @@ import type { CacheGate } from './cache-gate.js';
  * The outcome of {@link claimFill}: the other process's value, `claimed` (fetch, store, then
  * `cache.unlock`) or `own` (fetch without a claim: waited too long, or the store cannot claim).
  */
-export type FillClaim = Chunks | 'claimed' | 'own';
+export type FillClaim<T = Chunks> = T | 'claimed' | 'own';
 
 /** The waiting limits of one {@link claimFill}. */
-export interface ClaimOptions {
-  /** Expected length of the slice in bytes (what a cached value must have). */
-  readonly length: number;
+export interface ClaimOptions<T> {
+  /** Reads the other process's value from the store (`undefined` while it has not landed). */
+  readonly read: () => Promise<T | undefined>;
+  /**
+   * Whether a value found while another process still holds the claim counts. `false` waits for the release:
+   * for a value made of several entries (metadata and the reference slice) that land one after the other.
+   * @default true
+   */
+  readonly readWhileHeld?: boolean;
   /** How long to wait for another process's value before fetching anyway (`timeouts.coalesceMs`). */
   readonly waitMs: number;
   /** Aborts the wait (the fill's waiters all left). */
@@ -36,17 +42,17 @@ export interface ClaimOptions {
  * @throws {SliceFetchError} `ERR_SLICE_ABORTED` when `signal` aborts while waiting.
  * @example
  * ```ts
- * const claim = await claimFill(cache, key, event, { length, waitMs: 30_000, signal });
+ * const claim = await claimFill(cache, key, event, { read: () => cache.get(key, length, event), waitMs: 30_000, signal });
  * if (typeof claim !== 'string') return claim; // another process filled it
  * ```
  */
-export async function claimFill(
+export async function claimFill<T>(
   cache: CacheGate,
   key: string,
   event: RequestEventBase,
-  options: ClaimOptions,
-): Promise<FillClaim> {
-  const { length, waitMs, signal } = options;
+  options: ClaimOptions<T>,
+): Promise<FillClaim<T>> {
+  const { read, waitMs, signal, readWhileHeld = true } = options;
   const deadline = performance.now() + waitMs;
   const ttlMs = Math.min(waitMs, MAX_CLAIM_MS);
   let pause = FIRST_PAUSE_MS;
@@ -56,13 +62,15 @@ export async function claimFill(
     if (claimed) {
       // Read again even on the first claim: a holder may have written the value and released its claim
       // between our caller's miss and our claim (a release always follows the write, so one read suffices).
-      const landed = await cache.get(key, length, event);
+      const landed = await read();
       if (landed === undefined) return 'claimed';
       void cache.unlock(key, event);
       return landed;
     }
-    const found = await cache.get(key, length, event);
-    if (found !== undefined) return found;
+    if (readWhileHeld) {
+      const found = await read();
+      if (found !== undefined) return found;
+    }
     const left = deadline - performance.now();
     if (left <= 0) return 'own';
     await sleep(Math.min(pause, left), signal);

@@ -16,7 +16,7 @@ import { evaluatePreconditions } from '../core/conditional.js';
 import { SliceFetchError } from '../core/errors.js';
 import { cacheDecision } from '../core/freshness.js';
 import type { HeaderRecord } from '../core/headers.js';
-import { objectValidator, sliceKey } from '../core/keys.js';
+import { metadataKey, objectValidator, sliceKey } from '../core/keys.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices, sliceIndexAt } from '../core/plan.js';
 import {
@@ -31,6 +31,7 @@ import {
 import type { RequestOutcome } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
+import { claimFill } from './fill-claim.js';
 import { keptHeaders, type MetadataCache, type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchReference, type OriginDeps, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
@@ -264,52 +265,59 @@ async function reference(
   const { sliceSize } = engine.deps.config;
   const index = referenceIndex(parsed, sliceSize);
   const key = `${input.objectKey}#${index}`;
+  const fetchAndLearn = async (
+    signal: AbortSignal,
+    hold: (p: Promise<unknown>) => void,
+  ): Promise<ReferenceOutcome> => {
+    // Before the size is known, ask for the whole aligned slice; the origin clamps its end at EOF.
+    const range = { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 };
+    const request = {
+      url: input.url,
+      requestId: input.requestId,
+      index,
+      range,
+      headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
+      signal,
+      priority: HEAD_PRIORITY,
+    };
+    let started = false;
+    const result = await fetchReference(engine.deps, request, (facts, headers) => {
+      if (started || input.method !== 'GET') return; // a retried reference does not start them twice
+      started = true;
+      const meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
+      const aheadSignal = AbortSignal.any([signal, engine.closing]);
+      setMaxListeners(0, aheadSignal); // each early slice in flight listens on it
+      const store = meta.cacheable && engine.cache.admits(wantedBytes(parsed, meta.size));
+      readAhead(
+        engine,
+        parsed,
+        {
+          url: input.url,
+          requestId: input.requestId,
+          headers: input.forward,
+          index,
+          signal: aheadSignal,
+          store,
+        },
+        meta,
+      );
+    });
+    if (stale !== undefined && result.kind === 'origin-status' && result.response.status === 304) {
+      // R7: the stale version is still current — renew it, keep every slice, transfer nothing.
+      discardBody(result.response.body);
+      return {
+        kind: 'meta',
+        meta: renew(engine, input, stale, result.response.headers, hold),
+        seed: undefined,
+      };
+    }
+    return learn(engine, input, result, index, hold, stale);
+  };
   const { promise, joined } = engine.references.run(
     key,
     async ({ signal, hold }) => {
-      // Before the size is known, ask for the whole aligned slice; the origin clamps its end at EOF.
-      const range = { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 };
-      const request = {
-        url: input.url,
-        requestId: input.requestId,
-        index,
-        range,
-        headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
-        signal,
-        priority: HEAD_PRIORITY,
-      };
-      let started = false;
-      const result = await fetchReference(engine.deps, request, (facts, headers) => {
-        if (started || input.method !== 'GET') return; // a retried reference does not start them twice
-        started = true;
-        const meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
-        const aheadSignal = AbortSignal.any([signal, engine.closing]);
-        setMaxListeners(0, aheadSignal); // each early slice in flight listens on it
-        const store = meta.cacheable && engine.cache.admits(wantedBytes(parsed, meta.size));
-        readAhead(
-          engine,
-          parsed,
-          {
-            url: input.url,
-            requestId: input.requestId,
-            headers: input.forward,
-            index,
-            signal: aheadSignal,
-            store,
-          },
-          meta,
-        );
-      });
-      if (stale !== undefined && result.kind === 'origin-status' && result.response.status === 304) {
-        // R7: the stale version is still current — renew it, keep every slice, transfer nothing.
-        discardBody(result.response.body);
-        return {
-          kind: 'meta',
-          meta: renew(engine, input, stale, result.response.headers, hold),
-          seed: undefined,
-        };
-      }
-      return learn(engine, input, result, index, hold, stale);
+      if (!engine.cache.coordinates || stale !== undefined) return fetchAndLearn(signal, hold);
+      return coordinated(engine, input, signal, hold, fetchAndLearn);
     },
     { signal: input.signal, waitTimeoutMs: engine.deps.config.timeouts.coalesceMs },
   );
@@ -328,6 +336,42 @@ async function reference(
     return learn(engine, input, own, index, () => {});
   }
   return outcome;
+}
+
+/**
+ * SPEC R16 for the reference: processes sharing a store that can claim fills learn a cold object once. The
+ * claimant fetches the reference and keeps the claim until its metadata and reference slice are stored; the
+ * others wait for that release, then read the metadata (or, past `timeouts.coalesceMs`, fetch themselves).
+ */
+async function coordinated(
+  engine: Engine,
+  input: OpenInput,
+  signal: AbortSignal,
+  hold: (p: Promise<unknown>) => void,
+  fetchAndLearn: (signal: AbortSignal, hold: (p: Promise<unknown>) => void) => Promise<ReferenceOutcome>,
+): Promise<ReferenceOutcome> {
+  const lockKey = metadataKey(input.objectKey);
+  const event = { requestId: input.requestId, url: input.url };
+  const claim = await claimFill(engine.cache, lockKey, event, {
+    read: async () => {
+      const meta = await engine.metadata.load(input.objectKey, event);
+      return meta !== undefined && meta.expiresAt > engine.deps.now() ? meta : undefined;
+    },
+    readWhileHeld: false, // the metadata lands before the reference slice: wait until both are stored
+    waitMs: engine.deps.config.timeouts.coalesceMs,
+    signal,
+  });
+  if (claim === 'own') return fetchAndLearn(signal, hold);
+  if (claim !== 'claimed') return { kind: 'meta', meta: claim, seed: undefined };
+  const writes: Promise<unknown>[] = [];
+  try {
+    return await fetchAndLearn(signal, (p) => {
+      writes.push(p);
+      hold(p);
+    });
+  } finally {
+    hold(Promise.allSettled(writes).then(() => engine.cache.unlock(lockKey, event)));
+  }
 }
 
 /** Turns the reference answer into metadata (saved with its slice) or a live response to pass through. */

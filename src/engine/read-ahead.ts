@@ -67,7 +67,7 @@ export function readAhead(
         const claim =
           input.store && cache.coordinates
             ? await claimFill(cache, keyOf(index), event, {
-                length: rangeLength(stored),
+                read: () => cache.get(keyOf(index), rangeLength(stored), event),
                 waitMs: deps.config.timeouts.coalesceMs,
                 signal,
               })

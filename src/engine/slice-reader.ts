@@ -217,7 +217,7 @@ export class SliceReader {
         const claim =
           this.#admit && cache.coordinates
             ? await claimFill(cache, key, event, {
-                length,
+                read: () => cache.get(key, length, event),
                 waitMs: deps.config.timeouts.coalesceMs,
                 signal,
               })
