@@ -22,6 +22,12 @@ export interface NginxOptions {
   readonly root: string;
   /** `limit_rate` of `/slow/`, e.g. `'20m'` (nginx units: m = MiB per second). */
   readonly slowRate: string;
+  /**
+   * Also serve `/sliced/` through the slice module and `proxy_cache` (stored in `cacheDir`), in front of the
+   * origin `upstream` (`host:port`, whose `/fast/` is proxied). Used as a separate nginx so the cache and
+   * the origin each have their own worker, as in a real deployment.
+   */
+  readonly sliceCache?: { readonly upstream: string; readonly cacheDir: string };
 }
 
 /** A running nginx. */
@@ -45,6 +51,7 @@ export interface Nginx {
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const binary = options.binary ?? '/usr/sbin/nginx';
   mkdirSync(options.dir, { recursive: true });
+  if (options.sliceCache !== undefined) mkdirSync(options.sliceCache.cacheDir, { recursive: true });
   const port = await freePort();
   const conf = join(options.dir, 'nginx.conf');
   writeFileSync(conf, config(options, port));
@@ -118,8 +125,33 @@ http {
     listen 127.0.0.1:${port};
     location /fast/ { alias ${options.root}/; sendfile on; tcp_nopush on; }
     location /slow/ { alias ${options.root}/; sendfile off; limit_rate ${options.slowRate}; }
-  }
+${options.sliceCache === undefined ? '' : sliceLocation()}  }
+${options.sliceCache === undefined ? '' : sliceHttp(options.sliceCache)}}
+`;
 }
+
+// nginx's documented slice + cache recipe (ngx_http_slice_module), 1 MiB slices like slice-fetch's, with
+// keep-alive connections to the origin (the `upstream` block) so nginx is not handicapped by a TCP handshake
+// per slice. `$args` in the key lets a benchmark ask for a cold object with a unique query.
+function sliceHttp(cache: { readonly upstream: string; readonly cacheDir: string }): string {
+  return `  proxy_cache_path ${cache.cacheDir} levels=1:2 keys_zone=slices:16m max_size=16g inactive=1h use_temp_path=off;
+  upstream origin { server ${cache.upstream}; keepalive 16; }
+`;
+}
+
+function sliceLocation(): string {
+  return `    location /sliced/ {
+      slice 1m;
+      proxy_cache slices;
+      proxy_cache_key $uri$is_args$args$slice_range;
+      proxy_set_header Range $slice_range;
+      proxy_set_header Connection "";
+      proxy_cache_valid 200 206 1h;
+      proxy_http_version 1.1;
+      proxy_pass http://origin/fast/;
+      sendfile on;
+      tcp_nopush on;
+    }
 `;
 }
 

@@ -15,10 +15,12 @@ import { type ClientResult, RESULT_PREFIX } from './clients/protocol.js';
 export interface Clients {
   readonly slice: string;
   readonly undici: string;
+  /** The case-4 client with a disk or Redis store. */
+  readonly store: string;
 }
 
 /**
- * Bundles `bench/clients/{slice,undici}.ts` (with the library and its dependencies) into `outDir`, with
+ * Bundles `bench/clients/{slice,undici,store}.ts` (with the library and its dependencies) into `outDir`, with
  * source maps so CPU profiles can be mapped back to `src/`.
  *
  * @example
@@ -31,7 +33,7 @@ export async function buildClients(outDir: string): Promise<Clients> {
   const { build } = await import('esbuild');
   const here = import.meta.dirname;
   await build({
-    entryPoints: [join(here, 'clients', 'slice.ts'), join(here, 'clients', 'undici.ts')],
+    entryPoints: ['slice', 'undici', 'store'].map((name) => join(here, 'clients', `${name}.ts`)),
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     bundle: true,
@@ -45,7 +47,11 @@ export async function buildClients(outDir: string): Promise<Clients> {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
   });
-  return { slice: join(outDir, 'slice.mjs'), undici: join(outDir, 'undici.mjs') };
+  return {
+    slice: join(outDir, 'slice.mjs'),
+    undici: join(outDir, 'undici.mjs'),
+    store: join(outDir, 'store.mjs'),
+  };
 }
 
 /** Options of {@link runClient}. */

@@ -3,9 +3,11 @@
  * starts nginx on them, checks that every client delivers the right bytes, then runs each case's clients in
  * rounds (each in its own process, so each peak RSS is its own) and prints Markdown tables of ratios — with
  * medians of `--runs` rounds — and the verdict per target. `--profile` also CPU-profiles the cold and warm
- * 1 GiB transfers and prints their top self-time functions.
+ * 1 GiB transfers and prints their top self-time functions. Case 4 (persistent stores) also starts a second
+ * nginx (slice module + proxy_cache) and a `redis-server`; `--only 4` runs it alone, `--only 1,2,3` skips it
+ * (cases 1–3 share their rounds, so any of them runs all three).
  *
- * Usage: `npm run bench -- [--runs 3] [--profile] [--json out.json] [--keep]`
+ * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4] [--profile] [--json out.json] [--keep]`
  *
  * @module
  */
@@ -40,7 +42,16 @@ import type { SliceClientSpec } from './clients/slice.js';
 import { nginxVersion, startNginx } from './nginx.js';
 import { buildClients, runClient } from './processes.js';
 import { summarizeProfile } from './profile.js';
-import { type Samples, samples, table, verdictTable } from './report.js';
+import { type Samples, samples, table, type Verdict, verdictTable } from './report.js';
+import {
+  CASE4_IDS,
+  prepareStores,
+  type StoreEnv,
+  startRedis,
+  storeRound,
+  storeTable,
+  storeVerdicts,
+} from './stores.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,8 +59,14 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    only: { type: 'string', default: '1,2,3,4' },
   },
 });
+const only = new Set(args.only.split(',').map((c) => c.trim()));
+if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4'].includes(c)))
+  throw new Error(`Expected \`--only\` to list cases 1–4 (e.g. \`4\` or \`1,2,3\`), got \`${args.only}\`.`);
+const withCases123 = only.has('1') || only.has('2') || only.has('3');
+const withCase4 = only.has('4');
 const runs = Number(args.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`Expected \`--runs\` to be a positive integer, got \`${args.runs}\`.`);
@@ -59,7 +76,7 @@ const dir = mkdtempSync(join(tmpdir(), 'slice-bench-'));
 const log = (text: string): void => {
   process.stderr.write(`${text}\n`);
 };
-let stopNginx: (() => Promise<void>) | undefined;
+const stops: (() => Promise<void>)[] = [];
 try {
   const started = performance.now();
   const loadAtStart = loadavg()[0] ?? 0;
@@ -71,42 +88,88 @@ try {
   const clients = await buildClients(join(dir, 'clients'));
   const smallSha = writeObjects(www);
   const nginx = await startNginx({ dir: join(dir, 'nginx'), root: www, slowRate: '20m' });
-  stopNginx = nginx.stop;
+  stops.push(nginx.stop);
   const env: BenchEnv = { clients, base: nginx.base, smallFile: 'obj-64m', largeFile: 'obj-1g', aria2Dir };
 
   await verifyClients(env, smallSha);
   log('bench: every client delivered the right bytes (SHA-256 of 64 MiB checked)');
 
-  const results = new Map<string, Samples>(VARIANTS.map((v) => [v.id, samples()]));
+  let storeEnv: StoreEnv | undefined;
+  if (withCase4) {
+    const cacheNginx = await startNginx({
+      dir: join(dir, 'nginx-cache'),
+      root: www,
+      slowRate: '20m',
+      sliceCache: {
+        upstream: nginx.base.replace('http://', ''),
+        cacheDir: join(dir, 'stores', 'nginx-cache'),
+      },
+    });
+    stops.push(cacheNginx.stop);
+    const redis = await startRedis(join(dir, 'redis'));
+    stops.push(redis.stop);
+    storeEnv = {
+      clients,
+      origin: nginx.base,
+      cache: cacheNginx.base,
+      smallFile: env.smallFile,
+      largeFile: env.largeFile,
+      scratch: join(dir, 'stores'),
+      redisUrl: redis.url,
+    };
+    await prepareStores(storeEnv, smallSha);
+    log(
+      'bench: case 4 stores and nginx slice cache verified (SHA-256 of 64 MiB), Redis and nginx cache filled',
+    );
+  }
+
+  const variants = withCases123 ? VARIANTS : [];
+  const results = new Map<string, Samples>(
+    [...variants.map((v) => v.id), ...CASE4_IDS].map((id) => [id, samples()]),
+  );
+  const record = (
+    id: string,
+    m: { ms: number; rssKiB: number; cpuMs: number; arrayBuffersKiB: number },
+    round: number,
+  ): void => {
+    const s = results.get(id) as Samples;
+    s.ms.push(m.ms);
+    s.rssKiB.push(m.rssKiB);
+    s.cpuMs.push(m.cpuMs);
+    s.arrayBuffersKiB.push(m.arrayBuffersKiB);
+    log(
+      `bench: round ${round}/${runs} ${id}: ${Math.round(m.ms)} ms, ${Math.round(m.rssKiB / 1024)} MiB RSS`,
+    );
+  };
   for (let round = 1; round <= runs; round++) {
-    for (const variant of VARIANTS) {
-      const m = await variant.run(env);
-      const s = results.get(variant.id) as Samples;
-      s.ms.push(m.ms);
-      s.rssKiB.push(m.rssKiB);
-      s.cpuMs.push(m.cpuMs);
-      s.arrayBuffersKiB.push(m.arrayBuffersKiB);
-      log(
-        `bench: round ${round}/${runs} ${variant.id}: ${Math.round(m.ms)} ms, ${Math.round(m.rssKiB / 1024)} MiB RSS`,
-      );
+    if (storeEnv !== undefined) for (const [id, m] of await storeRound(storeEnv, round)) record(id, m, round);
+    for (const variant of variants) {
+      record(variant.id, await variant.run(env), round);
     }
   }
 
-  const list = verdicts(results);
+  const list: Verdict[] = [
+    ...(withCases123 ? verdicts(results) : []),
+    ...(withCase4 ? storeVerdicts(results) : []),
+  ];
   const out = [
     `## Results (median of ${runs} runs)`,
     '',
     await machine(),
     '',
-    resultTables(results),
-    '',
+    ...(withCases123 ? [resultTables(results), ''] : []),
+    ...(withCase4 ? [storeTable(results), ''] : []),
     '### Verdicts',
     '',
     verdictTable(list),
   ];
-  if (args.profile) out.push('', await profiles(env));
+  if (args.profile && withCases123) out.push('', await profiles(env));
   else if (list.some((v) => !v.met))
-    out.push('', 'A target is not met: `npm run bench -- --profile` shows where the CPU goes.');
+    out.push(
+      '',
+      'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3; for case 4, run ' +
+        '`bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
+    );
   out.push(
     '',
     `Total bench time: ${((performance.now() - started) / 1000).toFixed(0)} s. Load average (1 min) at start ` +
@@ -121,7 +184,7 @@ try {
     );
   }
 } finally {
-  await stopNginx?.();
+  for (const stop of stops.reverse()) await stop();
   if (args.keep) log(`bench: kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
 }

@@ -21,6 +21,12 @@ export interface PassResult {
   readonly status: number;
   /** Hex SHA-256 of the body, when asked for (costs CPU: never in timed runs). */
   readonly sha256?: string;
+  /** Slices served from the store, looked up and missed, and written to it (store client only). */
+  readonly cacheHits?: number;
+  readonly cacheMisses?: number;
+  readonly cacheStores?: number;
+  /** Milliseconds after the last byte until every store write of the pass had landed (store client only). */
+  readonly drainMs?: number;
 }
 
 /** What a client process reports. */

@@ -1,0 +1,304 @@
+/**
+ * Case 4 of the issue, persistent stores: the 1 GiB object through slice-fetch with a disk store
+ * (`fsStorage`) and a Redis store (`redisStorage`), against nginx's slice module with `proxy_cache`, warm and
+ * cold. Slice-fetch reads in-process with `fetch()` + a reader (what an application that uses the library
+ * gets); nginx is measured with the same undici client as cases 1–2 downloading through it (what a client of
+ * an nginx cache gets). Warm slice-fetch passes run in a new process, so the bytes come from the store (disk
+ * through the page cache, or Redis), not from a memory store; nginx's cache files are as warm in the page
+ * cache, which is fair. The slice cache is its own nginx, so cache and origin do not share one worker.
+ *
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { LARGE_BYTES, type Measure, SLICE_SETTINGS, SMALL_BYTES } from './cases.js';
+import type { PassResult } from './clients/protocol.js';
+import type { StoreClientSpec } from './clients/store.js';
+import { type Clients, runClient } from './processes.js';
+import { mbps, median, ratio, rssCell, type Samples, table, timeCell, type Verdict } from './report.js';
+
+const MiB = 1024 * 1024;
+/** Per cold disk pass: how long its store writes trailed its last byte (untimed, reported under the table). */
+const drains: number[] = [];
+
+/** The disk store's budget: twice the object, so nothing of it is evicted. */
+export const FS_STORE_BYTES = 2048 * MiB;
+
+/** What case 4 runs against. */
+export interface StoreEnv {
+  readonly clients: Clients;
+  /** The origin nginx (files under `/fast/`). */
+  readonly origin: string;
+  /** The slice-cache nginx (files under `/sliced/`). */
+  readonly cache: string;
+  readonly smallFile: string;
+  readonly largeFile: string;
+  /** Scratch directory for the disk stores (same disk as nginx's cache). */
+  readonly scratch: string;
+  /** `redis://127.0.0.1:<port>` */
+  readonly redisUrl: string;
+}
+
+/** Case-4 variant ids, in table order. */
+export const CASE4_IDS = [
+  'c4.fs.warm',
+  'c4.redis.warm',
+  'c4.nginx.warm',
+  'c4.fs.cold',
+  'c4.nginx.cold',
+] as const;
+
+const LABELS: Record<(typeof CASE4_IDS)[number], string> = {
+  'c4.fs.warm': 'slice-fetch `fsStorage`, warm, new process',
+  'c4.redis.warm': 'slice-fetch `redisStorage`, warm, new process',
+  'c4.nginx.warm': 'nginx slice + proxy_cache, warm (undici GET through it)',
+  'c4.fs.cold': 'slice-fetch `fsStorage`, cold (empty dir, writes to disk)',
+  'c4.nginx.cold': 'nginx slice + proxy_cache, cold (empty key, writes to disk)',
+};
+
+/**
+ * Checks that the stores and nginx's slice cache return the 64 MiB object byte for byte, cold and warm, with
+ * every warm slice a store hit; then fills Redis and nginx's cache with the 1 GiB object (untimed).
+ *
+ * @example
+ * ```ts
+ * await prepareStores(env, sha);
+ * ```
+ */
+export async function prepareStores(env: StoreEnv, sha: string): Promise<void> {
+  const small = `${env.origin}/fast/${env.smallFile}`;
+  const dir = join(env.scratch, 'verify-fs');
+  const stores = [fsSpec(dir), { kind: 'redis', url: env.redisUrl } as const];
+  for (const store of stores) {
+    for (const temperature of ['cold', 'warm'] as const) {
+      const pass = await storePass(env, { url: small, store, verify: true });
+      check(pass.sha256 === sha && pass.bytes === SMALL_BYTES, `${store.kind} ${temperature}`, pass);
+      if (temperature === 'warm')
+        check(pass.cacheMisses === 0, `${store.kind} warm: every slice must be a store hit`, pass);
+    }
+  }
+  rmSync(dir, { recursive: true, force: true });
+  for (let i = 0; i < 2; i++) {
+    const r = await runClient(env.clients.undici, {
+      url: `${env.cache}/sliced/${env.smallFile}`,
+      verify: true,
+    });
+    const pass = r.passes[0];
+    check(pass?.sha256 === sha && pass.bytes === SMALL_BYTES, 'nginx slice cache', pass);
+  }
+  const large = `${env.origin}/fast/${env.largeFile}`;
+  const filled = await storePass(env, { url: large, store: { kind: 'redis', url: env.redisUrl } });
+  check(filled.cacheStores === LARGE_BYTES / MiB, 'redis fill: every slice stored', filled);
+  await undiciPass(env, `${env.cache}/sliced/${env.largeFile}`);
+}
+
+/**
+ * Runs one round of case 4 and returns a measure per variant id.
+ *
+ * @example
+ * ```ts
+ * const m = await storeRound(env, 1); // m.get('c4.fs.warm')?.ms
+ * ```
+ */
+export async function storeRound(env: StoreEnv, round: number): Promise<Map<string, Measure>> {
+  const out = new Map<string, Measure>();
+  const large = `${env.origin}/fast/${env.largeFile}`;
+  const dir = join(env.scratch, `fs-${round}`);
+  mkdirSync(dir, { recursive: true });
+  const cold = await storePass(env, { url: large, store: fsSpec(dir) });
+  check(cold.cacheStores === LARGE_BYTES / MiB, 'fs cold: every slice stored', cold);
+  out.set('c4.fs.cold', cold.measure);
+  drains.push(cold.drainMs ?? Number.NaN);
+  const warm = await storePass(env, { url: large, store: fsSpec(dir) });
+  check(warm.cacheMisses === 0, 'fs warm: every slice a store hit', warm);
+  out.set('c4.fs.warm', warm.measure);
+  rmSync(dir, { recursive: true, force: true });
+  const redis = await storePass(env, { url: large, store: { kind: 'redis', url: env.redisUrl } });
+  check(redis.cacheMisses === 0, 'redis warm: every slice a store hit', redis);
+  out.set('c4.redis.warm', redis.measure);
+  out.set('c4.nginx.warm', await undiciPass(env, `${env.cache}/sliced/${env.largeFile}`));
+  // A query nginx has never seen is a new cache key: every slice misses and is written to disk.
+  out.set('c4.nginx.cold', await undiciPass(env, `${env.cache}/sliced/${env.largeFile}?cold=${round}`));
+  return out;
+}
+
+/**
+ * The case-4 table in Markdown.
+ *
+ * @example
+ * ```ts
+ * console.log(storeTable(results));
+ * ```
+ */
+export function storeTable(results: ReadonlyMap<string, Samples>): string {
+  const t = (id: string): number => median(results.get(id)?.ms ?? []);
+  const rows = CASE4_IDS.map((id) => {
+    const s = results.get(id);
+    const base = id.endsWith('.cold') ? t('c4.nginx.cold') : t('c4.nginx.warm');
+    const cpu = median(s?.cpuMs ?? []);
+    const nginxBest = Math.min(
+      ...(results.get(id.endsWith('.cold') ? 'c4.nginx.cold' : 'c4.nginx.warm')?.ms ?? []),
+    );
+    return [
+      LABELS[id],
+      timeCell(s?.ms ?? []),
+      mbps(LARGE_BYTES, t(id)),
+      ratio(base / t(id)),
+      ratio(nginxBest / Math.min(...(s?.ms ?? []))),
+      Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
+      rssCell(median(s?.rssKiB ?? [])),
+    ];
+  });
+  return [
+    '### Case 4 — persistent stores: 1 GiB, 1 MiB slices, concurrency 8, vs nginx slice + proxy_cache',
+    '',
+    `slice-fetch: \`fetch()\` + reader in-process, \`fsStorage({ maxBytes: ${FS_STORE_BYTES / MiB} MiB })\` in the bench`,
+    "temp dir (same disk as nginx's cache) or `redisStorage` on a local `redis-server --save '' --appendonly no",
+    '--maxmemory 3gb`. Warm = a new process reading a store filled by an earlier one. nginx: a second nginx with',
+    '`slice 1m; proxy_cache` (keep-alive upstream) in front of the origin, read by the undici one-GET client;',
+    'warm = a key fetched before, cold = a new query string. CPU is the client process only (not nginx or Redis).',
+    '',
+    table(
+      [
+        'client',
+        'time: median (min–max)',
+        'throughput',
+        'throughput ÷ nginx (same temperature)',
+        'best ÷ best',
+        'CPU',
+        'peak RSS',
+      ],
+      rows,
+    ),
+    '',
+    `The cold disk pass's store writes were all on disk ${Math.round(median(drains))} ms (median) after its last byte`,
+    '(untimed: the time column ends at the last byte, as it does for nginx).',
+  ].join('\n');
+}
+
+/**
+ * The case-4 verdicts (Redis has no target: its ratio is in the table).
+ *
+ * @example
+ * ```ts
+ * storeVerdicts(results).every((v) => v.met);
+ * ```
+ */
+export function storeVerdicts(results: ReadonlyMap<string, Samples>): Verdict[] {
+  const t = (id: string): number => median(results.get(id)?.ms ?? []);
+  const warm = t('c4.nginx.warm') / t('c4.fs.warm');
+  const cold = t('c4.nginx.cold') / t('c4.fs.cold');
+  return [
+    { target: '4. `fsStorage` warm: throughput ≥ 0.5 × nginx warm', measured: ratio(warm), met: warm >= 0.5 },
+    { target: '4. `fsStorage` cold: throughput ≥ 1.0 × nginx cold', measured: ratio(cold), met: cold >= 1 },
+  ];
+}
+
+/** A running `redis-server`. */
+export interface RedisServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `redis-server` on a free loopback port with persistence off and `maxmemory 3gb` (the object fits).
+ *
+ * @example
+ * ```ts
+ * const redis = await startRedis('/tmp/bench/redis');
+ * await redis.stop();
+ * ```
+ */
+export async function startRedis(dir: string): Promise<RedisServer> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const child: ChildProcess = spawn('redis-server', [...args, '--maxmemory', '3gb', '--dir', dir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (data: Buffer) => {
+    stderr += data.toString();
+  });
+  const exited = once(child, 'exit');
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await exited;
+  };
+  for (let attempt = 0; attempt < 200; attempt++) {
+    if (child.exitCode !== null) break;
+    if (await answersPing(url)) return { url, stop };
+    await sleep(25); // the port opens some milliseconds after spawn
+  }
+  child.kill('SIGKILL');
+  throw new Error(`redis-server did not start on port ${port}: ${stderr}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function fsSpec(dir: string): StoreClientSpec['store'] {
+  return { kind: 'fs', dir, maxBytes: FS_STORE_BYTES };
+}
+
+interface StorePass extends PassResult {
+  readonly measure: Measure;
+}
+
+async function storePass(
+  env: StoreEnv,
+  options: { url: string; store: StoreClientSpec['store']; verify?: boolean },
+): Promise<StorePass> {
+  const spec: StoreClientSpec = { entry: 'response', ...SLICE_SETTINGS, ...options };
+  const r = await runClient(env.clients.store, spec);
+  const pass = r.passes[0];
+  if (pass === undefined) throw new Error('store client: no pass reported');
+  const want = options.url.includes(env.smallFile) ? SMALL_BYTES : LARGE_BYTES;
+  check(pass.status === 200 && pass.bytes === want, 'store client: status 200 and every byte', pass);
+  return {
+    ...pass,
+    measure: { ms: pass.ms, rssKiB: r.maxRssKiB, cpuMs: pass.cpuMs, arrayBuffersKiB: r.peakArrayBuffersKiB },
+  };
+}
+
+async function undiciPass(env: StoreEnv, url: string): Promise<Measure> {
+  const r = await runClient(env.clients.undici, { url });
+  const pass = r.passes[0];
+  check(pass?.status === 200 && pass.bytes === LARGE_BYTES, `undici through nginx ${url}`, pass);
+  const p = pass as PassResult;
+  return { ms: p.ms, rssKiB: r.maxRssKiB, cpuMs: p.cpuMs, arrayBuffersKiB: r.peakArrayBuffersKiB };
+}
+
+function check(ok: boolean, what: string, pass: unknown): void {
+  if (!ok) throw new Error(`case 4 check failed: ${what}; got ${JSON.stringify(pass)}`);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
+}
+
+async function answersPing(url: string): Promise<boolean> {
+  const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 1000 } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    if (client.isOpen) client.destroy();
+  }
+}
