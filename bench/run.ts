@@ -11,6 +11,7 @@
  *
  * @module
  */
+
 import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
@@ -27,6 +28,7 @@ import {
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { startRedisServer } from '../test/support/redis-server.js';
 import {
   type BenchEnv,
   COLD_CACHE_BYTES,
@@ -43,15 +45,7 @@ import { nginxVersion, startNginx } from './nginx.js';
 import { buildClients, runClient } from './processes.js';
 import { summarizeProfile } from './profile.js';
 import { type Samples, samples, table, type Verdict, verdictTable } from './report.js';
-import {
-  CASE4_IDS,
-  prepareStores,
-  type StoreEnv,
-  startRedis,
-  storeRound,
-  storeTable,
-  storeVerdicts,
-} from './stores.js';
+import { CASE4_IDS, prepareStores, type StoreEnv, storeRound, storeTable, storeVerdicts } from './stores.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -106,8 +100,9 @@ try {
       },
     });
     stops.push(cacheNginx.stop);
-    const redis = await startRedis(join(dir, 'redis'));
-    stops.push(redis.stop);
+    // Persistence off, and room for the 1 GiB object.
+    const redis = await startRedisServer({ args: ['--maxmemory', '3gb'] });
+    stops.push(redis.dispose);
     storeEnv = {
       clients,
       origin: nginx.base,

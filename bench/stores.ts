@@ -1,21 +1,5 @@
-/**
- * Case 4 of the issue, persistent stores: the 1 GiB object through slice-fetch with a disk store
- * (`fsStorage`) and a Redis store (`redisStorage`), against nginx's slice module with `proxy_cache`, warm and
- * cold. Slice-fetch reads in-process with `fetch()` + a reader (what an application that uses the library
- * gets); nginx is measured with the same undici client as cases 1–2 downloading through it (what a client of
- * an nginx cache gets). Warm slice-fetch passes run in a new process, so the bytes come from the store (disk
- * through the page cache, or Redis), not from a memory store; nginx's cache files are as warm in the page
- * cache, which is fair. The slice cache is its own nginx, so cache and origin do not share one worker.
- *
- * @module
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import { LARGE_BYTES, type Measure, SLICE_SETTINGS, SMALL_BYTES } from './cases.js';
 import type { PassResult } from './clients/protocol.js';
 import type { StoreClientSpec } from './clients/store.js';
@@ -199,48 +183,6 @@ export function storeVerdicts(results: ReadonlyMap<string, Samples>): Verdict[] 
   ];
 }
 
-/** A running `redis-server`. */
-export interface RedisServer {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts `redis-server` on a free loopback port with persistence off and `maxmemory 3gb` (the object fits).
- *
- * @example
- * ```ts
- * const redis = await startRedis('/tmp/bench/redis');
- * await redis.stop();
- * ```
- */
-export async function startRedis(dir: string): Promise<RedisServer> {
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child: ChildProcess = spawn('redis-server', [...args, '--maxmemory', '3gb', '--dir', dir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (data: Buffer) => {
-    stderr += data.toString();
-  });
-  const exited = once(child, 'exit');
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    await exited;
-  };
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) break;
-    if (await answersPing(url)) return { url, stop };
-    await sleep(25); // the port opens some milliseconds after spawn
-  }
-  child.kill('SIGKILL');
-  throw new Error(`redis-server did not start on port ${port}: ${stderr}`);
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
 function fsSpec(dir: string): StoreClientSpec['store'] {
@@ -277,28 +219,4 @@ async function undiciPass(env: StoreEnv, url: string): Promise<Measure> {
 
 function check(ok: boolean, what: string, pass: unknown): void {
   if (!ok) throw new Error(`case 4 check failed: ${what}; got ${JSON.stringify(pass)}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
-}
-
-async function answersPing(url: string): Promise<boolean> {
-  const client = createClient({ url, socket: { reconnectStrategy: false, connectTimeout: 1000 } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    if (client.isOpen) client.destroy();
-  }
 }

@@ -1,24 +1,13 @@
-/**
- * Benchmark client for case 4 (persistent stores): fetches one object through slice-fetch with a disk
- * (`fsStorage`) or Redis (`redisStorage`) store and discards the bytes. One process is one pass: run it once
- * on an empty store (the cold pass, which fills it), then again in a new process (the warm pass, whose bytes
- * come from the store, not from this process's memory). Before reporting, it waits — untimed — until every
- * slice of the pass is written, so the next process finds a full store. Its own bundle, so the memory-store
- * client of cases 1–3 does not load node-redis.
- *
- * @module
- */
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type CacheStorage,
   createSliceFetcher,
   fsStorage,
   type InternalSliceFetcher,
-  openSymbol,
 } from '../../src/index.js';
 import { redisStorage } from '../../src/storage/redis.js';
-import { byteSink, type PassResult, readSpec, report, startPass } from './protocol.js';
+import { readSpec, report } from './protocol.js';
+import { readPass } from './read-pass.js';
 
 /** The JSON argument of this client. */
 export interface StoreClientSpec {
@@ -64,7 +53,7 @@ const fetcher = createSliceFetcher({
   },
 }) as InternalSliceFetcher;
 
-const pass = spec.entry === 'open' ? await viaOpen(spec.url) : await viaResponse(spec.url);
+const pass = await readPass(fetcher, spec.url, spec.entry, spec.verify === true);
 // Untimed: let the writes of this pass land (each slice either hit or missed and is then stored).
 const drainStart = performance.now();
 while (stores < misses && performance.now() < drainStart + 60_000) await sleep(5);
@@ -74,27 +63,3 @@ await store.close?.();
 report({ passes: [{ ...pass, cacheHits: hits, cacheMisses: misses, cacheStores: stores, drainMs }] });
 
 // ---------------------------------------------------------------------------------------------------------
-
-async function viaOpen(url: string): Promise<PassResult> {
-  const sink = byteSink(spec.verify === true ? createHash('sha256') : undefined);
-  const stop = startPass();
-  const result = await fetcher[openSymbol](url);
-  if (result.body !== undefined)
-    for await (const piece of result.body) for (const chunk of piece) sink.add(chunk);
-  return { ...stop(), bytes: sink.bytes, status: result.status, sha256: sink.digest() };
-}
-
-async function viaResponse(url: string): Promise<PassResult> {
-  const sink = byteSink(spec.verify === true ? createHash('sha256') : undefined);
-  const stop = startPass();
-  const response = await fetcher.fetch(url);
-  const reader = response.body?.getReader();
-  if (reader !== undefined) {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      sink.add(value);
-    }
-  }
-  return { ...stop(), bytes: sink.bytes, status: response.status, sha256: sink.digest() };
-}

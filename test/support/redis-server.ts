@@ -33,7 +33,7 @@ export interface TestRedisServer {
 }
 
 /**
- * Starts `redis-server` (from `PATH`, or `REDIS_SERVER`) on a free port.
+ * Starts `redis-server` (from `PATH`, or `REDIS_SERVER`) on a free port; `args` are added to its command line.
  *
  * @example
  * ```ts
@@ -42,7 +42,9 @@ export interface TestRedisServer {
  * afterAll(() => redis.dispose());
  * ```
  */
-export async function startRedisServer(): Promise<TestRedisServer> {
+export async function startRedisServer(
+  options: { readonly args?: readonly string[] } = {},
+): Promise<TestRedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'slice-fetch-redis-'));
   const url = `redis://127.0.0.1:${port}`;
@@ -51,7 +53,17 @@ export async function startRedisServer(): Promise<TestRedisServer> {
   async function start(): Promise<void> {
     if (child !== undefined) throw new Error(`redis-server on port ${port} is already running`);
     const bin = process.env.REDIS_SERVER ?? 'redis-server';
-    const args = ['--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir];
+    const args = [
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      ...(options.args ?? []),
+    ];
     const proc = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     let stderr = '';
