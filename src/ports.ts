@@ -70,6 +70,13 @@ export interface CacheStorage {
    */
   readonly inProcess?: boolean;
   /**
+   * `true` when the store checks every entry it returns against a checksum stored with it, and returns an entry
+   * only for the key it was written under — a corrupt or mismatched entry is a miss, never bytes (fsStorage's
+   * per-block CRC-32s and the key in each file's header). The engine then skips its own CRC-32 trailer, which
+   * would only check the same bytes a second time on every write and every hit.
+   */
+  readonly checksummed?: boolean;
+  /**
    * The store's byte budget, when it has one of its own. A single response larger than this would only flush
    * the store and leave its own tail behind, so the engine does not write such a response's slices (scan
    * resistance); smaller ranges of the same object are cached as usual.

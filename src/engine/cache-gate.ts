@@ -15,14 +15,14 @@ export class CacheGate {
   readonly #store: CacheStorage | undefined;
   readonly #timeoutMs: number;
   readonly #telemetry: Telemetry;
-  /** Whether slices carry and are checked against a CRC-32 trailer (every store that is not in-process). */
+  /** Whether slices carry and are checked against a CRC-32 trailer (stores neither in-process nor checksummed). */
   readonly #checked: boolean;
 
   constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
     this.#telemetry = telemetry;
-    this.#checked = store?.inProcess !== true;
+    this.#checked = store?.inProcess !== true && store?.checksummed !== true;
   }
 
   /** Whether a response of `bytes` may write its slices: not when it is larger than the store's budget. */
@@ -163,7 +163,8 @@ export class CacheGate {
  * Slices are stored with an 8-byte trailer — CRC-32 of the body, then the magic `sfc1` — so a store that
  * returns the right number of wrong bytes is caught (P25). zlib's CRC-32 runs at ~5 GB/s here, a small cost
  * next to a network or disk read, and it is checked on every hit because such a store is outside the engine's
- * trust. In-process stores (`inProcess: true`) skip it: their hits are the very buffers the engine stored.
+ * trust. In-process stores (`inProcess: true`) skip it: their hits are the very buffers the engine stored; so do
+ * stores that checksum their own entries (`checksummed: true`, the disk store): one check per byte is enough.
  */
 const TRAILER_BYTES = 8;
 const MAGIC = 0x73666331; // 'sfc1'

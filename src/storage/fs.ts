@@ -161,6 +161,8 @@ type Parsed =
 class FsStore implements FsStorage {
   readonly ready: Promise<void>;
   readonly maxBytes: number;
+  /** Every read is checked against the per-block CRC-32s and the key in the header (see the module comment). */
+  readonly checksummed = true;
   readonly #dir: string;
   readonly #maxBytes: number;
   readonly #now: () => number;

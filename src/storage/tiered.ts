@@ -152,8 +152,10 @@ export function tieredStorage(
             (coordinator.lock as NonNullable<CacheStorage['lock']>)(key, ttlMs),
           unlock: (key: string) => coordinator.unlock?.(key),
         }),
-    // In-process only when every tier is: otherwise the engine checksums slices, in every tier alike.
+    // In-process only when every tier is; trusted without the engine's checksum only when every tier is
+    // in-process or checks its own (memory in front of disk). Otherwise every tier stores the checksummed slice.
     inProcess: tiers.every((tier) => tier.inProcess === true),
+    checksummed: tiers.every((tier) => tier.inProcess === true || tier.checksummed === true),
     // Scan resistance may skip a write only when every tier would be flushed by it.
     maxBytes: tiers.some((tier) => tier.maxBytes === undefined)
       ? undefined

@@ -2,10 +2,14 @@
  * A broken cache never changes what the client gets (P25, R7): a store that throws, one that rejects, one
  * whose promises never settle (bounded by `timeouts.cacheMs`), and one that hands back wrong bytes — of the
  * wrong length, or of the right length with different content — each give exactly the origin's status and
- * bytes, on a cold request, a repeat, a range, and a second fetcher sharing the same store.
+ * bytes, on a cold request, a repeat, a range, and a second fetcher sharing the same store. A store that
+ * checksums its own entries (the disk store) is spared the engine's trailer and still never serves a flipped byte.
  */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type CacheChunks, type CacheStorage, memoryStorage } from '../../src/index.js';
+import { type CacheChunks, type CacheStorage, fsStorage, memoryStorage } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { closeFetchers, drain, KiB, makeFetcher } from './e2e-helpers.js';
@@ -132,16 +136,27 @@ describe('a broken cache (P25)', () => {
 });
 
 describe('slice checksums', () => {
-  for (const inProcess of [true, false]) {
-    it(`${inProcess ? 'skips' : 'stores'} the 8-byte CRC-32 trailer for a store that is ${inProcess ? '' : 'not '}in-process`, async () => {
-      const path = `/crc/${inProcess}.bin`;
+  const cases = [
+    { name: 'skips it for an in-process store', id: 'in-process', flags: { inProcess: true }, trailer: 0 },
+    {
+      name: 'skips it for a store that checksums its own entries',
+      id: 'checksummed',
+      flags: { checksummed: true },
+      trailer: 0,
+    },
+    { name: 'stores it for any other store', id: 'other', flags: { inProcess: false }, trailer: 8 },
+  ] as const;
+  for (const { name, id, flags, trailer } of cases) {
+    it(`the 8-byte CRC-32 trailer: ${name}`, async () => {
+      const path = `/crc/${id}.bin`;
       const size = 3 * SLICE + 5;
       const { seed } = origin.setObject(path, { size });
       const inner = memoryStorage();
       const stored: number[] = [];
       const store: CacheStorage = {
         ...inner,
-        inProcess,
+        inProcess: false,
+        ...flags,
         set(key, value, meta) {
           if (meta.kind === 'slice')
             stored.push(
@@ -156,8 +171,53 @@ describe('slice checksums', () => {
         expect(error).toBeUndefined();
         expect(bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
       }
-      expect(stored).toEqual([0, 0, 0, 0].map(() => (inProcess ? 0 : 8)));
+      expect(stored).toEqual([0, 0, 0, 0].map(() => trailer));
       expect(fetcher.stats().cacheHits).toBe(4);
     });
   }
+});
+
+describe('a store that checksums its own entries (fsStorage, no engine trailer)', () => {
+  it('never serves a slice file with a flipped byte: that slice alone comes from the origin again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'slice-fetch-crc-'));
+    try {
+      const path = '/crc/fs-flip.bin';
+      const size = 4 * SLICE;
+      const { seed } = origin.setObject(path, { size });
+      const store = fsStorage({ dir });
+      let stored = 0;
+      const fetcher = makeFetcher({
+        sliceSize: SLICE,
+        cache: store,
+        hooks: {
+          onCacheStore: () => {
+            stored++;
+          },
+        },
+      });
+      expect(
+        (await drain(await fetcher.fetch(origin.url(path)))).bytes.equals(contentBytes(seed, 0, size - 1)),
+      ).toBe(true);
+      await store.ready;
+      await expect.poll(() => stored).toBe(4);
+      // Every slice file of the object, by name (the metadata file is `<hash>.meta`); flip the last body byte of one.
+      const files = readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile() && !entry.name.endsWith('.meta'))
+        .map((entry) => join(entry.parentPath, entry.name));
+      expect(files).toHaveLength(4);
+      const victim = files[0] as string;
+      const file = readFileSync(victim);
+      file[file.length - 1] = (file.at(-1) as number) ^ 0x01;
+      writeFileSync(victim, file);
+
+      const before = origin.stats.byPath.get(path) ?? 0;
+      const { bytes, error } = await drain(await fetcher.fetch(origin.url(path)));
+      expect(error).toBeUndefined();
+      expect(bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+      expect((origin.stats.byPath.get(path) ?? 0) - before).toBe(1);
+      expect(fetcher.stats().cacheHits).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

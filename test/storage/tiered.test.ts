@@ -255,6 +255,28 @@ describe('tieredStorage', () => {
     expect(back.state.closed).toBe(true);
   });
 
+  it('is trusted without the engine checksum only when every tier is in-process or checksums its own entries', () => {
+    const plain = (flags: Partial<CacheStorage>): CacheStorage => ({
+      ...memoryStorage(),
+      inProcess: false,
+      ...flags,
+    });
+    const trust = (tiers: CacheStorage[]) => {
+      const store = tieredStorage(tiers);
+      return { inProcess: store.inProcess, checksummed: store.checksummed };
+    };
+    expect(trust([memoryStorage(), memoryStorage()])).toEqual({ inProcess: true, checksummed: true });
+    expect(trust([memoryStorage(), plain({ checksummed: true })])).toEqual({
+      inProcess: false,
+      checksummed: true,
+    });
+    expect(trust([memoryStorage(), plain({})])).toEqual({ inProcess: false, checksummed: false });
+    expect(trust([plain({ checksummed: true }), plain({})])).toEqual({
+      inProcess: false,
+      checksummed: false,
+    });
+  });
+
   it('rejects an empty tier list and a bad maxTrackedEntries with ERR_SLICE_CONFIG', () => {
     expect(() => tieredStorage([])).toThrow(expect.objectContaining({ code: 'ERR_SLICE_CONFIG' }));
     expect(() => tieredStorage([memoryStorage()], { maxTrackedEntries: 0 })).toThrow(
