@@ -7,7 +7,10 @@
  * nginx (slice module + proxy_cache) and a `redis-server`; `--only 4` runs it alone, `--only 1,2,3` skips it
  * (cases 1–3 share their rounds, so any of them runs all three).
  *
- * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4] [--profile] [--json out.json] [--keep]`
+ * `--glibc-tuned` runs every Node client (ours and the undici baseline alike, not aria2c or nginx) with the glibc
+ * allocator settings README recommends for a long-running proxy; the report says so.
+ *
+ * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4] [--glibc-tuned] [--profile] [--json out.json] [--keep]`
  *
  * @module
  */
@@ -42,7 +45,7 @@ import {
 } from './cases.js';
 import type { SliceClientSpec } from './clients/slice.js';
 import { nginxVersion, startNginx } from './nginx.js';
-import { buildClients, runClient } from './processes.js';
+import { buildClients, runClient, TUNED_MALLOC_ENV, useClientEnv } from './processes.js';
 import { summarizeProfile } from './profile.js';
 import { type Samples, samples, table, type Verdict, verdictTable } from './report.js';
 import { CASE4_IDS, prepareStores, type StoreEnv, storeRound, storeTable, storeVerdicts } from './stores.js';
@@ -54,6 +57,7 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
     only: { type: 'string', default: '1,2,3,4' },
+    'glibc-tuned': { type: 'boolean', default: false },
   },
 });
 const only = new Set(args.only.split(',').map((c) => c.trim()));
@@ -66,6 +70,7 @@ if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`Expected \`--runs\` to be a positive integer, got \`${args.runs}\`.`);
 
 const repoRoot = join(import.meta.dirname, '..');
+if (args['glibc-tuned']) useClientEnv(TUNED_MALLOC_ENV);
 const dir = mkdtempSync(join(tmpdir(), 'slice-bench-'));
 const log = (text: string): void => {
   process.stderr.write(`${text}\n`);
@@ -152,6 +157,11 @@ try {
     '',
     await machine(),
     '',
+    args['glibc-tuned']
+      ? `Every Node client ran with ${Object.entries(TUNED_MALLOC_ENV)
+          .map(([name, value]) => `\`${name}=${value}\``)
+          .join(' ')} (\`--glibc-tuned\`); aria2c and nginx ran as usual.\n`
+      : 'Every client ran with its allocator defaults (see `--glibc-tuned`).\n',
     ...(withCases123 ? [resultTables(results), ''] : []),
     ...(withCase4 ? [storeTable(results), ''] : []),
     '### Verdicts',
