@@ -8,7 +8,7 @@
  * (cases 1–3 share their rounds, so any of them runs all three).
  *
  * `--glibc-tuned` runs every Node client (ours and the undici baseline alike, not aria2c or nginx) with the glibc
- * allocator settings README recommends for a long-running proxy; the report says so.
+ * allocator settings README lists for a long-running proxy; the report says so.
  *
  * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4] [--glibc-tuned] [--profile] [--json out.json] [--keep]`
  *
