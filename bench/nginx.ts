@@ -155,7 +155,15 @@ function sliceLocation(): string {
 `;
 }
 
-function freePort(): Promise<number> {
+/**
+ * A free loopback port (bound once, then released).
+ *
+ * @example
+ * ```ts
+ * const port = await freePort();
+ * ```
+ */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ClientResult, RESULT_PREFIX } from './clients/protocol.js';
@@ -17,6 +17,8 @@ export interface Clients {
   readonly undici: string;
   /** The case-4 client with a disk or Redis store. */
   readonly store: string;
+  /** `slice-proxy` (src/cli/slice-proxy.ts) bundled the same way, for case 4's proxy-against-proxy table. */
+  readonly proxy: string;
 }
 
 /**
@@ -47,10 +49,24 @@ export async function buildClients(outDir: string): Promise<Clients> {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
   });
+  // Its own build: entry points in two directories would move every output under their common ancestor.
+  await build({
+    entryPoints: [join(here, '..', 'src', 'cli', 'slice-proxy.ts')],
+    outfile: join(outDir, 'slice-proxy.mjs'),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
   return {
     slice: join(outDir, 'slice.mjs'),
     undici: join(outDir, 'undici.mjs'),
     store: join(outDir, 'store.mjs'),
+    proxy: join(outDir, 'slice-proxy.mjs'),
   };
 }
 
@@ -121,6 +137,22 @@ export function runClient(script: string, spec: object, options: RunOptions = {}
       }
       resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as ClientResult);
     });
+  });
+}
+
+/**
+ * Starts a bundled Node server (the proxy) with the run's client environment; stdout and stderr are kept for
+ * the error message if it fails.
+ *
+ * @example
+ * ```ts
+ * const proxy = startNodeServer(clients.proxy, ['--upstream', origin, '--listen', '127.0.0.1:8080']);
+ * ```
+ */
+export function startNodeServer(script: string, args: readonly string[]): ChildProcess {
+  return spawn(process.execPath, [script, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...clientEnv },
   });
 }
 

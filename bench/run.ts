@@ -48,7 +48,16 @@ import { nginxVersion, startNginx } from './nginx.js';
 import { buildClients, runClient, TUNED_MALLOC_ENV, useClientEnv } from './processes.js';
 import { summarizeProfile } from './profile.js';
 import { type Samples, samples, table, type Verdict, verdictTable } from './report.js';
-import { CASE4_IDS, prepareStores, type StoreEnv, storeRound, storeTable, storeVerdicts } from './stores.js';
+import {
+  CASE4_IDS,
+  CASE4_PROXY_IDS,
+  prepareStores,
+  type StoreEnv,
+  storeProxyTable,
+  storeRound,
+  storeTable,
+  storeVerdicts,
+} from './stores.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -125,7 +134,7 @@ try {
 
   const variants = withCases123 ? VARIANTS : [];
   const results = new Map<string, Samples>(
-    [...variants.map((v) => v.id), ...CASE4_IDS].map((id) => [id, samples()]),
+    [...variants.map((v) => v.id), ...CASE4_IDS, ...CASE4_PROXY_IDS].map((id) => [id, samples()]),
   );
   const record = (
     id: string,
@@ -163,7 +172,7 @@ try {
           .join(' ')} (\`--glibc-tuned\`); aria2c and nginx ran as usual.\n`
       : 'Every client ran with its allocator defaults (see `--glibc-tuned`).\n',
     ...(withCases123 ? [resultTables(results), ''] : []),
-    ...(withCase4 ? [storeTable(results), ''] : []),
+    ...(withCase4 ? [storeTable(results), '', storeProxyTable(results), ''] : []),
     '### Verdicts',
     '',
     verdictTable(list),

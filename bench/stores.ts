@@ -1,10 +1,12 @@
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LARGE_BYTES, type Measure, SLICE_SETTINGS, SMALL_BYTES } from './cases.js';
 import type { PassResult } from './clients/protocol.js';
 import type { StoreClientSpec } from './clients/store.js';
-import { type Clients, runClient } from './processes.js';
+import { freePort } from './nginx.js';
+import { type Clients, runClient, startNodeServer } from './processes.js';
 import { mbps, median, ratio, rssCell, type Samples, table, timeCell, type Verdict } from './report.js';
 
 const MiB = 1024 * 1024;
@@ -38,6 +40,16 @@ export const CASE4_IDS = [
   'c4.nginx.cold',
 ] as const;
 
+/** Case-4 proxy-against-proxy ids (both proxies read by curl), in table order. */
+export const CASE4_PROXY_IDS = ['c4p.fs.warm', 'c4p.nginx.warm', 'c4p.fs.cold', 'c4p.nginx.cold'] as const;
+
+const PROXY_LABELS: Record<(typeof CASE4_PROXY_IDS)[number], string> = {
+  'c4p.fs.warm': '`slice-proxy --cache fs`, warm, new process',
+  'c4p.nginx.warm': 'nginx slice + proxy_cache, warm',
+  'c4p.fs.cold': '`slice-proxy --cache fs`, cold (empty dir, writes to disk)',
+  'c4p.nginx.cold': 'nginx slice + proxy_cache, cold (empty key, writes to disk)',
+};
+
 const LABELS: Record<(typeof CASE4_IDS)[number], string> = {
   'c4.fs.warm': 'slice-fetch `fsStorage`, warm, new process',
   'c4.redis.warm': 'slice-fetch `redisStorage`, warm, new process',
@@ -48,7 +60,7 @@ const LABELS: Record<(typeof CASE4_IDS)[number], string> = {
 
 /**
  * Checks that the stores and nginx's slice cache return the 64 MiB object byte for byte, cold and warm, with
- * every warm slice a store hit; then fills Redis and nginx's cache with the 1 GiB object (untimed).
+ * every warm slice a store hit, and so must `slice-proxy --cache fs` (cold, then warm in a new process); then fills Redis and nginx's cache with the 1 GiB object (untimed).
  *
  * @example
  * ```ts
@@ -68,6 +80,17 @@ export async function prepareStores(env: StoreEnv, sha: string): Promise<void> {
     }
   }
   rmSync(dir, { recursive: true, force: true });
+  const proxyDir = join(env.scratch, 'verify-proxy');
+  for (const temperature of ['cold', 'warm']) {
+    const digest = await withProxy(env, proxyDir, async (_proxy, base) => {
+      const res = await fetch(`${base}/${env.smallFile}`);
+      return createHash('sha256')
+        .update(Buffer.from(await res.arrayBuffer()))
+        .digest('hex');
+    });
+    check(digest === sha, `slice-proxy --cache fs ${temperature}`, { digest });
+  }
+  rmSync(proxyDir, { recursive: true, force: true });
   for (let i = 0; i < 2; i++) {
     const r = await runClient(env.clients.undici, {
       url: `${env.cache}/sliced/${env.smallFile}`,
@@ -116,6 +139,28 @@ export async function storeRound(env: StoreEnv, round: number): Promise<Map<stri
     await nginxCold();
     await fsCold();
   }
+  // The same comparison between two proxies, each read by curl: slice-proxy over a disk store against nginx.
+  const proxyDir = join(env.scratch, `proxy-${round}`);
+  mkdirSync(proxyDir, { recursive: true });
+  const proxyCold = async (): Promise<void> => {
+    settleDisk();
+    out.set('c4p.fs.cold', await proxyPass(env, proxyDir, 'cold'));
+  };
+  const nginxCurlCold = async (): Promise<void> => {
+    settleDisk();
+    out.set('c4p.nginx.cold', await curlPass(`${env.cache}/sliced/${env.largeFile}?curl-cold=${round}`));
+  };
+  if (round % 2 === 1) {
+    await proxyCold();
+    await nginxCurlCold();
+  } else {
+    await nginxCurlCold();
+    await proxyCold();
+  }
+  out.set('c4p.fs.warm', await proxyPass(env, proxyDir, 'warm'));
+  rmSync(proxyDir, { recursive: true, force: true });
+  out.set('c4p.nginx.warm', await curlPass(`${env.cache}/sliced/${env.largeFile}`));
+
   const warm = await storePass(env, { url: large, store: fsSpec(dir) });
   check(warm.cacheMisses === 0, 'fs warm: every slice a store hit', warm);
   out.set('c4.fs.warm', warm.measure);
@@ -190,6 +235,53 @@ export function storeTable(results: ReadonlyMap<string, Samples>): string {
 }
 
 /**
+ * The case-4 proxy-against-proxy table in Markdown.
+ *
+ * @example
+ * ```ts
+ * console.log(storeProxyTable(results));
+ * ```
+ */
+export function storeProxyTable(results: ReadonlyMap<string, Samples>): string {
+  const t = (id: string): number => median(results.get(id)?.ms ?? []);
+  const rows = CASE4_PROXY_IDS.map((id) => {
+    const s = results.get(id);
+    const base = id.endsWith('.cold') ? 'c4p.nginx.cold' : 'c4p.nginx.warm';
+    const cpu = median(s?.cpuMs ?? []);
+    return [
+      PROXY_LABELS[id],
+      timeCell(s?.ms ?? []),
+      mbps(LARGE_BYTES, t(id)),
+      ratio(t(base) / t(id)),
+      ratio(Math.min(...(results.get(base)?.ms ?? [])) / Math.min(...(s?.ms ?? []))),
+      Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
+      rssCell(median(s?.rssKiB ?? [])),
+    ];
+  });
+  return [
+    '### Case 4, proxy against proxy: `slice-proxy --cache fs` and nginx slice + proxy_cache, each read by curl',
+    '',
+    '`slice-proxy` (bundled from `src/cli`) with `--cache fs --cache-size 2GiB` in the bench temp dir, upstream the',
+    "origin's `/fast/`, one process per pass (warm = a new process on the directory the cold pass filled; SIGTERM",
+    "lets its writes land). Both read by `curl -o /dev/null`; time is curl's `time_total`; CPU and peak RSS are the",
+    "slice-proxy process's over the transfer (not measured for nginx's worker).",
+    '',
+    table(
+      [
+        'server',
+        'time: median (min–max)',
+        'throughput',
+        'throughput ÷ nginx (same temperature)',
+        'best ÷ best',
+        'CPU',
+        'peak RSS',
+      ],
+      rows,
+    ),
+  ].join('\n');
+}
+
+/**
  * The case-4 verdicts (Redis has no target: its ratio is in the table).
  *
  * @example
@@ -201,9 +293,22 @@ export function storeVerdicts(results: ReadonlyMap<string, Samples>): Verdict[] 
   const t = (id: string): number => median(results.get(id)?.ms ?? []);
   const warm = t('c4.nginx.warm') / t('c4.fs.warm');
   const cold = t('c4.nginx.cold') / t('c4.fs.cold');
+  // The same targets for the two proxies read by curl (the shape in which slice-proxy replaces nginx).
+  const proxyWarm = t('c4p.nginx.warm') / t('c4p.fs.warm');
+  const proxyCold = t('c4p.nginx.cold') / t('c4p.fs.cold');
   return [
     { target: '4. `fsStorage` warm: throughput ≥ 0.5 × nginx warm', measured: ratio(warm), met: warm >= 0.5 },
     { target: '4. `fsStorage` cold: throughput ≥ 1.0 × nginx cold', measured: ratio(cold), met: cold >= 1 },
+    {
+      target: '4. `slice-proxy --cache fs` warm: throughput ≥ 0.5 × nginx warm (both read by curl)',
+      measured: ratio(proxyWarm),
+      met: proxyWarm >= 0.5,
+    },
+    {
+      target: '4. `slice-proxy --cache fs` cold: throughput ≥ 1.0 × nginx cold (both read by curl)',
+      measured: ratio(proxyCold),
+      met: proxyCold >= 1,
+    },
   ];
 }
 
@@ -231,6 +336,110 @@ async function storePass(
     ...pass,
     measure: { ms: pass.ms, rssKiB: r.maxRssKiB, cpuMs: pass.cpuMs, arrayBuffersKiB: r.peakArrayBuffersKiB },
   };
+}
+
+/** One GET by curl (a native client costs the server it measures next to nothing); its transfer time. */
+async function curlPass(url: string): Promise<Measure> {
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url],
+      (error, out) => (error === null ? resolve(out) : reject(error)),
+    );
+  });
+  const [status, bytes, seconds] = stdout.trim().split(' ').map(Number);
+  check(status === 200 && bytes === LARGE_BYTES, `curl ${url}: status 200 and every byte`, { status, bytes });
+  return {
+    ms: (seconds as number) * 1000,
+    rssKiB: Number.NaN,
+    cpuMs: Number.NaN,
+    arrayBuffersKiB: Number.NaN,
+  };
+}
+
+/**
+ * One curl GET of the large object through a fresh `slice-proxy --cache fs` on `dir`. CPU and peak RSS are the
+ * proxy's, from /proc. A warm pass must be all store hits (read from the proxy's `/metrics`).
+ */
+function proxyPass(env: StoreEnv, dir: string, temperature: 'cold' | 'warm'): Promise<Measure> {
+  return withProxy(env, dir, async (proxy, base, admin) => {
+    const cpuBefore = cpuMsOf(proxy);
+    const measure = await curlPass(`${base}/${env.largeFile}`);
+    const cpuMs = cpuMsOf(proxy) - cpuBefore;
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1];
+    if (temperature === 'warm') {
+      const metrics = await (await fetch(`${admin}/metrics`)).text();
+      const hits = metricSum(metrics, 'slice_fetch_cache_hits_total');
+      const misses = metricSum(metrics, 'slice_fetch_cache_misses_total');
+      check(hits === LARGE_BYTES / MiB && misses === 0, 'slice-proxy warm: every slice a store hit', {
+        hits,
+        misses,
+      });
+    }
+    return { ...measure, cpuMs, rssKiB: Number(hwm) };
+  });
+}
+
+/**
+ * Runs `use` against a fresh `slice-proxy --cache fs` on `dir` (upstream: the origin's `/fast/`), then stops it
+ * with SIGTERM, whose graceful shutdown waits for the store writes to land.
+ */
+async function withProxy<T>(
+  env: StoreEnv,
+  dir: string,
+  use: (proxy: ChildProcess, base: string, admin: string) => Promise<T>,
+): Promise<T> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const proxy = startNodeServer(env.clients.proxy, [
+    ...['--upstream', `${env.origin}/fast`, '--listen', `127.0.0.1:${port}`],
+    ...['--admin', `127.0.0.1:${adminPort}`, '--cache', 'fs', '--cache-dir', dir],
+    ...['--cache-size', String(FS_STORE_BYTES), '--log-level', 'silent'],
+  ]);
+  let stderr = '';
+  proxy.stderr?.on('data', (data: Buffer) => {
+    stderr += data.toString();
+  });
+  const exited = new Promise<void>((resolve) => proxy.once('exit', () => resolve()));
+  try {
+    await waitUntilHealthy(proxy, adminPort);
+    return await use(proxy, `http://127.0.0.1:${port}`, `http://127.0.0.1:${adminPort}`);
+  } catch (error) {
+    throw new Error(`slice-proxy pass failed: ${(error as Error).message}\n${stderr}`);
+  } finally {
+    proxy.kill('SIGTERM');
+    await exited;
+  }
+}
+
+async function waitUntilHealthy(proxy: ChildProcess, adminPort: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (proxy.exitCode !== null) throw new Error(`slice-proxy exited with code ${proxy.exitCode}`);
+    const ok = await fetch(`http://127.0.0.1:${adminPort}/healthz`).then(
+      (res) => res.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('slice-proxy did not become healthy within 10 s');
+}
+
+/** The sum of a Prometheus counter over all its label sets. */
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** User + system CPU of a child, in milliseconds (Linux clock ticks of 10 ms). */
+function cpuMsOf(child: ChildProcess): number {
+  const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function undiciPass(env: StoreEnv, url: string): Promise<Measure> {
