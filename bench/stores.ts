@@ -189,24 +189,9 @@ function settleDisk(): void {
  * ```
  */
 export function storeTable(results: ReadonlyMap<string, Samples>): string {
-  const t = (id: string): number => median(results.get(id)?.ms ?? []);
-  const rows = CASE4_IDS.map((id) => {
-    const s = results.get(id);
-    const base = id.endsWith('.cold') ? t('c4.nginx.cold') : t('c4.nginx.warm');
-    const cpu = median(s?.cpuMs ?? []);
-    const nginxBest = Math.min(
-      ...(results.get(id.endsWith('.cold') ? 'c4.nginx.cold' : 'c4.nginx.warm')?.ms ?? []),
-    );
-    return [
-      LABELS[id],
-      timeCell(s?.ms ?? []),
-      mbps(LARGE_BYTES, t(id)),
-      ratio(base / t(id)),
-      ratio(nginxBest / Math.min(...(s?.ms ?? []))),
-      Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
-      rssCell(median(s?.rssKiB ?? [])),
-    ];
-  });
+  const rows = CASE4_IDS.map((id) =>
+    versusRow(results, LABELS[id], id, id.endsWith('.cold') ? 'c4.nginx.cold' : 'c4.nginx.warm'),
+  );
   return [
     '### Case 4 — persistent stores: 1 GiB, 1 MiB slices, concurrency 8, vs nginx slice + proxy_cache',
     '',
@@ -216,18 +201,7 @@ export function storeTable(results: ReadonlyMap<string, Samples>): string {
     '`slice 1m; proxy_cache` (keep-alive upstream) in front of the origin, read by the undici one-GET client;',
     'warm = a key fetched before, cold = a new query string. CPU is the client process only (not nginx or Redis).',
     '',
-    table(
-      [
-        'client',
-        'time: median (min–max)',
-        'throughput',
-        'throughput ÷ nginx (same temperature)',
-        'best ÷ best',
-        'CPU',
-        'peak RSS',
-      ],
-      rows,
-    ),
+    table(['client', ...VERSUS_HEADERS], rows),
     '',
     `The cold disk pass's store writes were all on disk ${Math.round(median(drains))} ms (median) after its last byte`,
     '(untimed: the time column ends at the last byte, as it does for nginx).',
@@ -243,21 +217,9 @@ export function storeTable(results: ReadonlyMap<string, Samples>): string {
  * ```
  */
 export function storeProxyTable(results: ReadonlyMap<string, Samples>): string {
-  const t = (id: string): number => median(results.get(id)?.ms ?? []);
-  const rows = CASE4_PROXY_IDS.map((id) => {
-    const s = results.get(id);
-    const base = id.endsWith('.cold') ? 'c4p.nginx.cold' : 'c4p.nginx.warm';
-    const cpu = median(s?.cpuMs ?? []);
-    return [
-      PROXY_LABELS[id],
-      timeCell(s?.ms ?? []),
-      mbps(LARGE_BYTES, t(id)),
-      ratio(t(base) / t(id)),
-      ratio(Math.min(...(results.get(base)?.ms ?? [])) / Math.min(...(s?.ms ?? []))),
-      Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
-      rssCell(median(s?.rssKiB ?? [])),
-    ];
-  });
+  const rows = CASE4_PROXY_IDS.map((id) =>
+    versusRow(results, PROXY_LABELS[id], id, id.endsWith('.cold') ? 'c4p.nginx.cold' : 'c4p.nginx.warm'),
+  );
   return [
     '### Case 4, proxy against proxy: `slice-proxy --cache fs` and nginx slice + proxy_cache, each read by curl',
     '',
@@ -266,18 +228,7 @@ export function storeProxyTable(results: ReadonlyMap<string, Samples>): string {
     "lets its writes land). Both read by `curl -o /dev/null`; time is curl's `time_total`; CPU and peak RSS are the",
     "slice-proxy process's over the transfer (not measured for nginx's worker).",
     '',
-    table(
-      [
-        'server',
-        'time: median (min–max)',
-        'throughput',
-        'throughput ÷ nginx (same temperature)',
-        'best ÷ best',
-        'CPU',
-        'peak RSS',
-      ],
-      rows,
-    ),
+    table(['server', ...VERSUS_HEADERS], rows),
   ].join('\n');
 }
 
@@ -313,6 +264,32 @@ export function storeVerdicts(results: ReadonlyMap<string, Samples>): Verdict[] 
 }
 
 // ---------------------------------------------------------------------------------------------------------
+
+/** Columns of a case-4 row after its label. */
+const VERSUS_HEADERS = [
+  'time: median (min–max)',
+  'throughput',
+  'throughput ÷ nginx (same temperature)',
+  'best ÷ best',
+  'CPU',
+  'peak RSS',
+];
+
+/** One table row: variant `id` against the nginx variant `base` of the same temperature. */
+function versusRow(results: ReadonlyMap<string, Samples>, label: string, id: string, base: string): string[] {
+  const ms = results.get(id)?.ms ?? [];
+  const baseMs = results.get(base)?.ms ?? [];
+  const cpu = median(results.get(id)?.cpuMs ?? []);
+  return [
+    label,
+    timeCell(ms),
+    mbps(LARGE_BYTES, median(ms)),
+    ratio(median(baseMs) / median(ms)),
+    ratio(Math.min(...baseMs) / Math.min(...ms)),
+    Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
+    rssCell(median(results.get(id)?.rssKiB ?? [])),
+  ];
+}
 
 function fsSpec(dir: string): StoreClientSpec['store'] {
   return { kind: 'fs', dir, maxBytes: FS_STORE_BYTES };
