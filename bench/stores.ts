@@ -60,7 +60,8 @@ const LABELS: Record<(typeof CASE4_IDS)[number], string> = {
 
 /**
  * Checks that the stores and nginx's slice cache return the 64 MiB object byte for byte, cold and warm, with
- * every warm slice a store hit, and so must `slice-proxy --cache fs` (cold, then warm in a new process); then fills Redis and nginx's cache with the 1 GiB object (untimed).
+ * every warm slice a store hit, and so must `slice-proxy --cache fs` (cold, then warm in a new process); then
+ * fills Redis and nginx's cache with the 1 GiB object (untimed).
  *
  * @example
  * ```ts
@@ -130,15 +131,7 @@ export async function storeRound(env: StoreEnv, round: number): Promise<Map<stri
     // A query nginx has never seen is a new cache key: every slice misses and is written to disk.
     out.set('c4.nginx.cold', await undiciPass(env, `${env.cache}/sliced/${env.largeFile}?cold=${round}`));
   };
-  // The two cold passes run back to back, in turns first: the VM's disk and memory get slower as a run
-  // writes more, so a fixed order would hand whichever goes second a systematic handicap.
-  if (round % 2 === 1) {
-    await fsCold();
-    await nginxCold();
-  } else {
-    await nginxCold();
-    await fsCold();
-  }
+  await inTurns(round, fsCold, nginxCold);
   // The same comparison between two proxies, each read by curl: slice-proxy over a disk store against nginx.
   const proxyDir = join(env.scratch, `proxy-${round}`);
   mkdirSync(proxyDir, { recursive: true });
@@ -150,13 +143,7 @@ export async function storeRound(env: StoreEnv, round: number): Promise<Map<stri
     settleDisk();
     out.set('c4p.nginx.cold', await curlPass(`${env.cache}/sliced/${env.largeFile}?curl-cold=${round}`));
   };
-  if (round % 2 === 1) {
-    await proxyCold();
-    await nginxCurlCold();
-  } else {
-    await nginxCurlCold();
-    await proxyCold();
-  }
+  await inTurns(round, proxyCold, nginxCurlCold);
   out.set('c4p.fs.warm', await proxyPass(env, proxyDir, 'warm'));
   rmSync(proxyDir, { recursive: true, force: true });
   out.set('c4p.nginx.warm', await curlPass(`${env.cache}/sliced/${env.largeFile}`));
@@ -170,6 +157,16 @@ export async function storeRound(env: StoreEnv, round: number): Promise<Map<stri
   out.set('c4.redis.warm', redis.measure);
   out.set('c4.nginx.warm', await undiciPass(env, `${env.cache}/sliced/${env.largeFile}`));
   return out;
+}
+
+/**
+ * Runs two cold passes back to back, `ours` first in odd rounds and `theirs` first in even ones: the VM's disk and
+ * memory get slower as a run writes more, so a fixed order would hand whichever goes second a systematic handicap.
+ */
+async function inTurns(round: number, ours: () => Promise<void>, theirs: () => Promise<void>): Promise<void> {
+  const [first, second] = round % 2 === 1 ? [ours, theirs] : [theirs, ours];
+  await first();
+  await second();
 }
 
 /**
