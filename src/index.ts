@@ -43,6 +43,7 @@ export type {
   ByteRange,
   CacheChunks,
   CacheEntryMeta,
+  CacheGetOptions,
   CacheStats,
   CacheStorage,
   HeaderRecord,

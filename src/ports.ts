@@ -21,6 +21,24 @@ export type Awaitable<T> = T | Promise<T>;
  */
 export type CacheChunks = readonly Uint8Array[];
 
+/**
+ * How a read may get its memory. Stores that copy an entry into fresh memory (a disk read) may take it from
+ * `allocate`; stores that hand back chunks they hold (memory, a Redis reply) ignore it.
+ *
+ * @example
+ * ```ts
+ * const body = options?.allocate?.(length) ?? Buffer.allocUnsafe(length);
+ * ```
+ */
+export interface CacheGetOptions {
+  /**
+   * A buffer of exactly `bytes` bytes for the store to read into. The memory goes to the caller with the
+   * chunks returned, and the caller reuses it once it has consumed them: a store must not keep it, share it
+   * or return it again (a memory tier promoting a lower tier's read must copy it, or not pass it down).
+   */
+  readonly allocate?: (bytes: number) => Uint8Array;
+}
+
 /** What a store is told about an entry when it is written. */
 export interface CacheEntryMeta {
   /** `slice` for object bytes, `metadata` for the object's learnt metadata (a small JSON document). */
@@ -84,9 +102,9 @@ export interface CacheStorage {
   readonly maxBytes?: number;
   /**
    * Reads an entry, or the sub-range `range` of it (offsets relative to the entry's first byte, inclusive).
-   * Resolves `undefined` on a miss or an expired entry.
+   * Resolves `undefined` on a miss or an expired entry. See {@link CacheGetOptions} for `options.allocate`.
    */
-  get(key: string, range?: ByteRange): Awaitable<CacheChunks | undefined>;
+  get(key: string, range?: ByteRange, options?: CacheGetOptions): Awaitable<CacheChunks | undefined>;
   /** Writes an entry. The store may keep the chunks as they are: the engine never mutates them afterwards. */
   set(key: string, value: CacheChunks, meta: CacheEntryMeta): Awaitable<void>;
   /** Removes one entry; resolves `true` when something was removed. */

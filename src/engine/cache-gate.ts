@@ -68,17 +68,21 @@ export class CacheGate {
     }
   }
 
-  /** Reads a whole entry (of `expectedLength` bytes, when given); resolves `undefined` on a miss or any failure. */
+  /**
+   * Reads a whole entry (of `expectedLength` bytes, when given); resolves `undefined` on a miss or any failure.
+   * `allocate` lends the store memory to read into (see `CacheGetOptions`).
+   */
   async get(
     key: string,
     expectedLength: number | undefined,
     event: RequestEventBase,
+    allocate?: (bytes: number) => Uint8Array,
   ): Promise<Chunks | undefined> {
     const store = this.#store;
     if (store === undefined) return undefined;
     let chunks: Chunks | undefined;
     try {
-      const result = store.get(key);
+      const result = allocate === undefined ? store.get(key) : store.get(key, undefined, { allocate });
       chunks = isPromise(result) ? await this.#bounded(result, 'get') : result;
     } catch (error) {
       this.#telemetry.onCacheError({ ...event, operation: 'get', error });

@@ -20,6 +20,7 @@ import { CacheGate } from './cache-gate.js';
 import { MetadataCache } from './metadata.js';
 import { type Engine, openRequest, type ReferenceOutcome, type SliceResult } from './open-request.js';
 import { OriginScheduler } from './origin-scheduler.js';
+import { ReadBufferPool } from './read-buffer-pool.js';
 import { SingleFlight } from './single-flight.js';
 import { type SliceFetcherStats, Telemetry } from './telemetry.js';
 import { toResponse } from './to-response.js';
@@ -86,9 +87,18 @@ export interface SliceFetcher {
 /** @internal The fast entry point for the Node handler: the same result with a Node stream body. */
 export const openSymbol = Symbol.for('slice-fetch.open');
 
+/** @internal Options of the internal entry point. */
+export interface InternalOpenInit extends SliceFetchInit {
+  /**
+   * The caller gives every piece back with `result.release(piece)` once its bytes are written out, so store
+   * hits read into recycled memory instead of fresh buffers (the Node handler does).
+   */
+  recycle?: boolean;
+}
+
 /** @internal A fetcher as the handler sees it. */
 export interface InternalSliceFetcher extends SliceFetcher {
-  [openSymbol](url: string | URL, init?: SliceFetchInit): Promise<SliceResult>;
+  [openSymbol](url: string | URL, init?: InternalOpenInit): Promise<SliceResult>;
 }
 
 /**
@@ -137,13 +147,15 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     slices: new SingleFlight<Chunks>(config.coalesce),
     references: new SingleFlight<ReferenceOutcome>(config.coalesce),
     budget: new ByteBudget(config.maxBufferedBytes),
+    // Room for a disk entry's header next to a whole slice; twice the window of one request kept for reuse.
+    pool: new ReadBufferPool(config.sliceSize + POOL_HEADROOM, 2 * config.concurrency),
   };
   // Every request of this fetcher listens on it: many listeners are expected, not a leak.
   setMaxListeners(0, closing.signal);
   let sequence = 0;
   const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
 
-  const open = async (target: string | URL, init: SliceFetchInit = {}): Promise<SliceResult> => {
+  const open = async (target: string | URL, init: InternalOpenInit = {}): Promise<SliceResult> => {
     if (closing.signal.aborted)
       throw new SliceFetchError('ERR_SLICE_CLOSED', 'This slice fetcher is closed.');
     const url = toUrl(target);
@@ -180,6 +192,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
         forward: forwardable(headers),
         authorized: headers.authorization !== undefined || headers.cookie !== undefined,
         signal,
+        recycle: init.recycle === true,
       });
       if (result.body === undefined) {
         end(result.status, result.outcome, 0);
@@ -231,6 +244,9 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
 // ---------------------------------------------------------------------------------------------------------
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Bytes a pooled read buffer holds beyond one slice: a disk entry's header (~500 bytes for 1 MiB slices). */
+const POOL_HEADROOM = 64 * 1024;
 
 /** Headers never forwarded on sub-requests: framing, hop-by-hop (RFC 9110 §7.6.1), and what the engine sets itself. */
 const NOT_FORWARDED = new Set([

@@ -38,6 +38,7 @@ import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { type PieceSource, PieceStream, sequenceSource, staticSource } from './piece-stream.js';
 import { readAhead } from './read-ahead.js';
 import { discardBody } from './read-body.js';
+import type { ReadBufferPool } from './read-buffer-pool.js';
 import type { SingleFlight } from './single-flight.js';
 import { type ReadContext, type SeedSlice, SliceReader } from './slice-reader.js';
 
@@ -51,6 +52,8 @@ export interface Engine {
   readonly slices: SingleFlight<Chunks>;
   readonly references: SingleFlight<ReferenceOutcome>;
   readonly budget: ByteBudget;
+  /** Memory for store hits, lent to requests whose consumer gives it back ({@link OpenInput.recycle}). */
+  readonly pool: ReadBufferPool;
 }
 
 /** One request as the engine sees it. */
@@ -68,6 +71,11 @@ export interface OpenInput {
   /** The request carries `Authorization` or `Cookie` (R15). */
   readonly authorized: boolean;
   readonly signal: AbortSignal;
+  /**
+   * The consumer gives every piece back with {@link SliceResult.release} once it is done with its bytes, so
+   * store hits may read into pooled memory.
+   */
+  readonly recycle?: boolean;
 }
 
 /** How the response was served, for the `x-slice-cache` header and metrics. */
@@ -84,6 +92,11 @@ export interface SliceResult {
   cacheStatus(): CacheStatus;
   /** What the request ended as, for metrics. */
   readonly outcome: RequestOutcome;
+  /**
+   * Gives a piece's memory back for reuse once its bytes are consumed (written to a socket). Only for requests
+   * opened with `recycle`; call it at most once per piece and never touch the piece afterwards.
+   */
+  readonly release?: (piece: Chunks) => void;
 }
 
 /** What a shared reference fetch hands its waiters. */
@@ -192,6 +205,7 @@ async function attempt(
     signal: input.signal,
     sources,
     flights: engine.slices,
+    pool: input.recycle === true ? engine.pool : undefined,
   };
   const reader =
     (range: ByteRange): (() => PieceSource) =>
@@ -252,6 +266,7 @@ async function attempt(
     get outcome() {
       return outcome();
     },
+    ...(input.recycle === true ? { release: engine.pool.release } : {}),
   };
 }
 

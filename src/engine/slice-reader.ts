@@ -20,6 +20,7 @@ import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice, type OriginDeps } from './origin-fetch.js';
 import { AHEAD_PRIORITY, HEAD_PRIORITY } from './origin-scheduler.js';
+import type { ReadBufferPool } from './read-buffer-pool.js';
 import type { SingleFlight } from './single-flight.js';
 
 /** Everything a reader needs about the request it serves. */
@@ -37,6 +38,8 @@ export interface ReadContext {
   readonly signal: AbortSignal;
   /** Where delivered slices came from, for the cache-status header. */
   readonly sources: { cache: number; origin: number };
+  /** Lends store hits their memory when the consumer gives pieces back; `undefined`: fresh memory per hit. */
+  readonly pool: ReadBufferPool | undefined;
 }
 
 /** The reference slice, already in hand: the reader takes it instead of fetching it again. */
@@ -202,7 +205,9 @@ export class SliceReader {
     const key = this.#keyOf(slice.index);
     const length = rangeLength(slice.range);
     if (cache.enabled) {
-      const hit = await cache.get(key, length, event);
+      // Only a hit read here, for this reader alone, may use the pool: a piece shared with other readers (a
+      // fill, a coalesced read) could be given back by one of them while another still sends it.
+      const hit = await cache.get(key, length, event, this.#ctx.pool?.allocate);
       if (hit !== undefined) {
         deps.telemetry.onCacheHit({ ...event, bytes: length });
         return { chunks: hit, source: 'cache' };

@@ -139,7 +139,7 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       controller.abort(); // cancels a request still opening
       body?.destroy(); // cancels the slice sub-requests of one that streams
     });
-    fetcher[openSymbol](url, { range, headers, method, signal: controller.signal }).then(
+    fetcher[openSymbol](url, { range, headers, method, signal: controller.signal, recycle: true }).then(
       (result) => {
         if (res.destroyed) {
           result.body?.destroy();
@@ -152,7 +152,7 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
         res.writeHead(result.status, out);
         body = result.body;
         if (body === undefined) res.end();
-        else writePieces(body, res, (error) => report(error, req, res));
+        else writePieces(body, res, (error) => report(error, req, res), result.release);
       },
       (error: unknown) => report(error, req, res),
     );

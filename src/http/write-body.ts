@@ -3,7 +3,9 @@
  * `writev` (PERFORMANCE.md §0.1, §11.3 — 2.4 → 5.1 GB/s warm), never a `Buffer.concat`. Backpressure: when the
  * last write of a piece returns `false` the body pauses until `'drain'` (or `'close'`, when the client left).
  * A body that fails destroys the response with the error, so the client sees an incomplete body, never a
- * clean end (SPEC R11).
+ * clean end (SPEC R11). With `release`, each piece is given back once the socket has taken its bytes — the
+ * write callback of its last chunk, which runs after the kernel copied them, or with an error when they will
+ * never be written — so the engine can read the next store hit into its memory.
  *
  * @module
  */
@@ -12,15 +14,21 @@ import type { Readable } from 'node:stream';
 
 /**
  * Pipes `body` — an object-mode stream of pieces (`Uint8Array[]`) — into `res` and ends it. `onError` is
- * called once if the body fails; the response is then destroyed with that error.
+ * called once if the body fails; the response is then destroyed with that error. `release` receives each
+ * piece once its bytes are out of the process's hands (see the module comment).
  *
  * @example
  * ```ts
  * res.writeHead(result.status, result.headers);
- * writePieces(result.body, res, (error) => logger.error({ err: error }));
+ * writePieces(result.body, res, (error) => logger.error({ err: error }), result.release);
  * ```
  */
-export function writePieces(body: Readable, res: ServerResponse, onError: (error: Error) => void): void {
+export function writePieces(
+  body: Readable,
+  res: ServerResponse,
+  onError: (error: Error) => void,
+  release?: (piece: readonly Uint8Array[]) => void,
+): void {
   let waiting = false;
   const resume = (): void => {
     res.off('drain', resume);
@@ -30,8 +38,11 @@ export function writePieces(body: Readable, res: ServerResponse, onError: (error
   };
   body.on('data', (piece: readonly Uint8Array[]) => {
     let ok = true;
+    const last = piece.length - 1;
     res.cork();
-    for (const chunk of piece) ok = res.write(chunk);
+    for (let i = 0; i < last; i++) ok = res.write(piece[i] as Uint8Array);
+    if (last >= 0)
+      ok = res.write(piece[last] as Uint8Array, release === undefined ? undefined : () => release(piece));
     res.uncork();
     if (!ok && !res.destroyed) {
       waiting = true;

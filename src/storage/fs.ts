@@ -47,7 +47,14 @@ import { basename, join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type Chunks, chunksLength } from '../core/chunks.js';
 import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
-import type { ByteRange, CacheEntryMeta, CacheStats, CacheStorage, Logger } from '../ports.js';
+import type {
+  ByteRange,
+  CacheEntryMeta,
+  CacheGetOptions,
+  CacheStats,
+  CacheStorage,
+  Logger,
+} from '../ports.js';
 
 /** Options of {@link fsStorage}. */
 export interface FsStorageOptions {
@@ -193,7 +200,7 @@ class FsStore implements FsStorage {
     });
   }
 
-  async get(key: string, range?: ByteRange): Promise<Chunks | undefined> {
+  async get(key: string, range?: ByteRange, options?: CacheGetOptions): Promise<Chunks | undefined> {
     this.#assertOpen();
     const path = this.#path(key);
     if (range !== undefined) assertRange(range);
@@ -206,7 +213,7 @@ class FsStore implements FsStorage {
       return undefined;
     }
     try {
-      return await this.#read(fd, key, path, range);
+      return await this.#read(fd, key, path, range, options?.allocate ?? Buffer.allocUnsafeSlow);
     } catch (error) {
       throw this.#fail('read', key, error);
     } finally {
@@ -260,17 +267,21 @@ class FsStore implements FsStorage {
     this.#bytes = 0;
   }
 
-  /** Reads and verifies one file through `fd`; a corrupt file is removed and is a miss. */
+  /**
+   * Reads and verifies one file through `fd` into memory from `allocate` (the caller's pool, or fresh); a
+   * corrupt file is removed and is a miss.
+   */
   async #read(
     fd: number,
     key: string,
     path: string,
     range: ByteRange | undefined,
+    allocate: (bytes: number) => Uint8Array,
   ): Promise<Chunks | undefined> {
     const known = this.#entries.get(key);
     if (range === undefined && known !== undefined) {
       // Fast path: the index knows the file's size, so header and body arrive in one positional read.
-      const file = Buffer.allocUnsafeSlow(known.fileBytes);
+      const file = allocated(allocate, known.fileBytes);
       const got = await readFull(fd, file, 0);
       const parsed = parseHeader(file.subarray(0, got), key);
       if (parsed.kind === 'ok' && parsed.header.bodyOffset + parsed.header.length === got) {
@@ -294,7 +305,7 @@ class FsStore implements FsStorage {
     // Read whole checksum blocks only, so every byte served has been verified.
     const from = Math.floor(start / header.blockSize) * header.blockSize;
     const to = Math.min((Math.floor(end / header.blockSize) + 1) * header.blockSize, header.length);
-    const body = Buffer.allocUnsafeSlow(to - from);
+    const body = allocated(allocate, to - from);
     const got = await readFull(fd, body, header.bodyOffset + from);
     if (got !== body.length) return this.#corrupt(key, path, 'truncated body');
     const chunks = await this.#serve(key, path, header, body, from);
@@ -696,6 +707,13 @@ function blockCrcs(chunks: Chunks): number[] {
   }
   if (filled > 0) out.push(crc);
   return out;
+}
+
+/** `bytes` bytes from `allocate` as a `Buffer` (it may return a plain `Uint8Array`), fresh if it got the size wrong. */
+function allocated(allocate: (bytes: number) => Uint8Array, bytes: number): Buffer {
+  const memory = allocate(bytes);
+  if (memory.byteLength !== bytes) return Buffer.allocUnsafeSlow(bytes);
+  return Buffer.isBuffer(memory) ? memory : Buffer.from(memory.buffer, memory.byteOffset, bytes);
 }
 
 /** The synchronous twin of {@link readFull}, for the start-up scan. */

@@ -160,6 +160,8 @@ export function tieredStorage(
     maxBytes: tiers.some((tier) => tier.maxBytes === undefined)
       ? undefined
       : Math.max(...tiers.map((tier) => tier.maxBytes ?? 0)),
+    // `options.allocate` is not passed down: a hit from a lower tier is promoted — kept by a tier above — so its
+    // memory must never go back to the caller's pool (CacheGetOptions).
     get(key, range): Awaitable<CacheChunks | undefined> {
       let result: Awaitable<CacheChunks | undefined>;
       try {

@@ -36,6 +36,7 @@ export type CacheStorageConformanceCase =
   | 'round-trip'
   | 'overwrite'
   | 'sub-range'
+  | 'allocate'
   | 'expired-at-set'
   | 'expiry-clock'
   | 'delete'
@@ -109,6 +110,32 @@ export function runCacheStorageConformance(
       expectChunks(await store.get(key(A, 0)), concat([bytes(200, 2), bytes(100, 3)]));
       expect(await store.stats()).toMatchObject({ bytes: 300, entries: 1 });
     });
+
+    test(
+      'allocate',
+      'reads the same bytes with options.allocate, and keeps none of the memory it got from it',
+      async (open) => {
+        const store = await open();
+        const value = [bytes(5000, 1), bytes(3000, 2)];
+        const whole = concat(value);
+        await store.set(key(A, 0), value, meta(A, 0, whole.length));
+        const lent: Uint8Array[] = [];
+        const allocate = (length: number): Uint8Array => {
+          const memory = new Uint8Array(length);
+          lent.push(memory);
+          return memory;
+        };
+        const got = await store.get(key(A, 0), undefined, { allocate });
+        expectChunks(got, whole);
+        expectChunks(
+          await store.get(key(A, 0), { start: 10, end: 6000 }, { allocate }),
+          whole.subarray(10, 6001),
+        );
+        // The caller reuses that memory at once (CacheGetOptions): the store's next read must not see it.
+        for (const memory of lent) memory.fill(0xee);
+        expectChunks(await store.get(key(A, 0)), whole);
+      },
+    );
 
     test(
       'sub-range',

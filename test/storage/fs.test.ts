@@ -127,6 +127,27 @@ describe('fsStorage', () => {
     await store.close();
   });
 
+  it('reads into memory from options.allocate (whole entries and sub-ranges), fresh memory if it is the wrong size', async () => {
+    const store = fsStorage({ dir: tempDir() });
+    await store.ready;
+    const value = pattern(200_000, 3);
+    await store.set(key(0), [value], meta(0, value.length));
+    const lent: Uint8Array[] = [];
+    const allocate = (bytes: number): Uint8Array => {
+      const memory = new Uint8Array(new ArrayBuffer(bytes + 10), 5, bytes);
+      lent.push(memory);
+      return memory;
+    };
+    const whole = await store.get(key(0), undefined, { allocate });
+    expect(Buffer.concat(whole ?? []).equals(value)).toBe(true);
+    expect(whole?.[0]?.buffer).toBe(lent[0]?.buffer);
+    const part = await store.get(key(0), { start: 70_000, end: 140_000 }, { allocate });
+    expect(Buffer.concat(part ?? []).equals(value.subarray(70_000, 140_001))).toBe(true);
+    expect(part?.[0]?.buffer).toBe(lent[1]?.buffer);
+    const wrong = await store.get(key(0), undefined, { allocate: () => new Uint8Array(3) });
+    expect(Buffer.concat(wrong ?? []).equals(value)).toBe(true);
+  });
+
   it('rejects keys that are not core-made hashes, so no path can escape the directory (R15)', async () => {
     const dir = tempDir();
     const store = fsStorage({ dir });

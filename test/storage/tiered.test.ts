@@ -136,6 +136,29 @@ describe('tieredStorage', () => {
     expect(front.get(key(2))).toBeUndefined();
   });
 
+  it('never passes options.allocate down: a hit from a lower tier is kept by the tier above, not the caller', async () => {
+    const front = memoryStorage({ now: () => NOW });
+    const back = memoryStorage({ now: () => NOW });
+    const seen: unknown[] = [];
+    const watched: CacheStorage = {
+      get: (k, range, options) => {
+        seen.push(options);
+        return back.get(k, range);
+      },
+      set: (k, value, m) => back.set(k, value, m),
+      delete: (k) => back.delete(k),
+      purgeObject: (objectKey) => back.purgeObject(objectKey),
+      stats: () => back.stats(),
+      close: () => back.close(),
+    };
+    const tiered = tieredStorage([front, watched], { now: () => NOW });
+    await tiered.set(key(0), bytes('slice'), meta());
+    front.delete(key(0));
+    const allocate = (n: number): Uint8Array => new Uint8Array(n);
+    expect(await text(tiered.get(key(0), undefined, { allocate }))).toBe('slice');
+    expect(seen).toEqual([undefined]);
+  });
+
   it('ignores a promotion that fails', async () => {
     const back = remote('back');
     const broken: CacheStorage = { ...remote('front').store, set: () => Promise.reject(new Error('full')) };
