@@ -14,8 +14,10 @@ import type { CacheStorage, Logger } from '../ports.js';
 import { fsStorage } from '../storage/fs.js';
 import { memoryStorage } from '../storage/memory.js';
 import { tieredStorage } from '../storage/tiered.js';
+import { keepFreedHeap } from './malloc-tuning.js';
 import { engineOptions, loadProxyConfig, PROXY_USAGE, type SliceProxyConfig } from './proxy-config.js';
 
+keepFreedHeap();
 await main(process.argv.slice(2));
 
 // ---------------------------------------------------------------------------------------------------------
