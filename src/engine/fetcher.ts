@@ -147,8 +147,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     slices: new SingleFlight<Chunks>(config.coalesce),
     references: new SingleFlight<ReferenceOutcome>(config.coalesce),
     budget: new ByteBudget(config.maxBufferedBytes),
-    // Room for a disk entry's header next to a whole slice; twice the window of one request kept for reuse.
-    pool: new ReadBufferPool(config.sliceSize + POOL_HEADROOM, 2 * config.concurrency),
+    pool: readBufferPool(config),
   };
   // Every request of this fetcher listens on it: many listeners are expected, not a leak.
   setMaxListeners(0, closing.signal);
@@ -247,6 +246,18 @@ const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /** Bytes a pooled read buffer holds beyond one slice: a disk entry's header (~500 bytes for 1 MiB slices). */
 const POOL_HEADROOM = 64 * 1024;
+
+/**
+ * The pool store hits read into: one slice and a disk header per buffer, and kept for reuse at most twice the
+ * window of one request — never more than `maxBufferedBytes` in all, so large slices keep few or none.
+ */
+function readBufferPool(config: SliceFetchConfig): ReadBufferPool {
+  const capacity = config.sliceSize + POOL_HEADROOM;
+  return new ReadBufferPool(
+    capacity,
+    Math.min(2 * config.concurrency, Math.floor(config.maxBufferedBytes / capacity)),
+  );
+}
 
 /** Headers never forwarded on sub-requests: framing, hop-by-hop (RFC 9110 §7.6.1), and what the engine sets itself. */
 const NOT_FORWARDED = new Set([
