@@ -3,11 +3,17 @@
  * bounded by `timeouts.cacheMs`, every failure is counted and logged and becomes a miss, and a hit whose
  * length is not the slice's length is dropped and deleted instead of served.
  *
+ * Slice writes to a store outside the process hold their chunks until the store has them, after the client
+ * got the bytes. They count against the fetcher's byte budget meanwhile (P23): when a disk or a Redis falls
+ * behind by `maxBufferedBytes`, further slices are served but not stored — reported as a failed `set` — instead
+ * of piling up in memory.
+ *
  * @module
  */
 import { crc32 } from 'node:zlib';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
 import type { CacheEntryMeta, CacheStorage, RequestEventBase } from '../ports.js';
+import type { ByteBudget } from './byte-budget.js';
 import type { Telemetry } from './telemetry.js';
 
 /** A fail-open view of a {@link CacheStorage}. */
@@ -17,12 +23,21 @@ export class CacheGate {
   readonly #telemetry: Telemetry;
   /** Whether slices carry and are checked against a CRC-32 trailer (stores neither in-process nor checksummed). */
   readonly #checked: boolean;
+  /** Holds the bytes of slice writes in flight to a store outside the process; `undefined`: not counted. */
+  readonly #writes: ByteBudget | undefined;
 
-  constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry) {
+  constructor(
+    store: CacheStorage | undefined,
+    timeoutMs: number,
+    telemetry: Telemetry,
+    budget?: ByteBudget,
+  ) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
     this.#telemetry = telemetry;
     this.#checked = store?.inProcess !== true && store?.checksummed !== true;
+    // An in-process store keeps what it is given under its own byte budget; only other writes are in flight.
+    this.#writes = store?.inProcess === true ? undefined : budget;
   }
 
   /** Whether a response of `bytes` may write its slices: not when it is larger than the store's budget. */
@@ -110,10 +125,22 @@ export class CacheGate {
     return chunksLength(chunks) === expectedLength ? chunks : undefined;
   }
 
-  /** Writes an entry; resolves when written, failed or timed out — never rejects. */
+  /**
+   * Writes an entry; resolves when written, failed, timed out or skipped because too many slice bytes are
+   * already on their way to the store — never rejects.
+   */
   async set(key: string, value: Chunks, meta: CacheEntryMeta, event: RequestEventBase): Promise<boolean> {
     const store = this.#store;
     if (store === undefined) return false;
+    const bytes = meta.kind === 'slice' ? chunksLength(value) : 0;
+    const reserved = bytes > 0 && this.#writes !== undefined ? this.#writes.tryAcquire(bytes) : 0;
+    if (bytes > 0 && this.#writes !== undefined && reserved === 0) {
+      const error = new Error(
+        `slice ${key} not stored: ${this.#writes.used} bytes of slices are still being written or waited for (maxBufferedBytes ${this.#writes.total})`,
+      );
+      this.#telemetry.onCacheError({ ...event, operation: 'set', error });
+      return false;
+    }
     try {
       const result = store.set(
         key,
@@ -125,6 +152,9 @@ export class CacheGate {
     } catch (error) {
       this.#telemetry.onCacheError({ ...event, operation: 'set', error });
       return false;
+    } finally {
+      // At the store's answer or the timeout: a store that hangs must not hold the budget for good (P25).
+      this.#writes?.release(reserved);
     }
   }
 

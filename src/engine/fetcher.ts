@@ -129,7 +129,8 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     });
   const ownsTransport = transport === undefined;
   const telemetry = new Telemetry(hooks, log);
-  const gate = new CacheGate(store, config.timeouts.cacheMs, telemetry);
+  const budget = new ByteBudget(config.maxBufferedBytes);
+  const gate = new CacheGate(store, config.timeouts.cacheMs, telemetry, budget);
   const closing = new AbortController();
   const engine: Engine = {
     closing: closing.signal,
@@ -146,7 +147,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     metadata: new MetadataCache(gate),
     slices: new SingleFlight<Chunks>(config.coalesce),
     references: new SingleFlight<ReferenceOutcome>(config.coalesce),
-    budget: new ByteBudget(config.maxBufferedBytes),
+    budget,
     pool: readBufferPool(config),
   };
   // Every request of this fetcher listens on it: many listeners are expected, not a leak.

@@ -221,3 +221,65 @@ describe('a store that checksums its own entries (fsStorage, no engine trailer)'
     }
   });
 });
+
+describe('a store that falls behind (P23)', () => {
+  it('keeps slice writes in flight within maxBufferedBytes: the client gets every byte, later slices go unstored', async () => {
+    const size = 48 * SLICE;
+    const { seed } = origin.setObject('/slow-disk.bin', { size });
+    // A store outside the process whose writes land only when the test says so: a disk far behind the network.
+    const inner = memoryStorage();
+    const pending: (() => void)[] = [];
+    let held = 0;
+    let peakHeld = 0;
+    const store: CacheStorage = {
+      ...inner,
+      inProcess: false,
+      checksummed: true,
+      set(key, value, meta) {
+        if (meta.kind !== 'slice') return inner.set(key, value, meta); // the object's metadata: at once
+        const bytes = value.reduce((sum, chunk) => sum + chunk.byteLength, 0);
+        held += bytes;
+        peakHeld = Math.max(peakHeld, held);
+        return new Promise<void>((resolve) => {
+          pending.push(() => {
+            held -= bytes;
+            inner.set(key, value, meta);
+            resolve();
+          });
+        });
+      },
+    };
+    const failures: string[] = [];
+    let hits = 0;
+    const fetcher = makeFetcher({
+      sliceSize: SLICE,
+      concurrency: 2,
+      maxBufferedBytes: 16 * SLICE, // 1 MiB, the smallest budget allowed
+      timeouts: { cacheMs: 60_000 },
+      cache: store,
+      hooks: {
+        onCacheError: ({ error }) => failures.push(String((error as Error).message)),
+        onCacheHit: () => {
+          hits++;
+        },
+      },
+    });
+    const { bytes, error } = await drain(await fetcher.fetch(origin.url('/slow-disk.bin')));
+    expect(error).toBeUndefined();
+    expect(bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    // Never more than the budget waited in the store; the slices past it were reported, not kept.
+    expect(peakHeld).toBeLessThanOrEqual(16 * SLICE);
+    expect(pending.length).toBeGreaterThan(0);
+    expect(pending.length + failures.length).toBe(48);
+    expect(failures[0]).toMatch(/not stored: \d+ bytes of slices are still being written/);
+    // Once the writes land the budget is whole again, and what landed is served from the store.
+    const landed = pending.length;
+    for (const land of pending.splice(0)) land();
+    await new Promise((resolve) => setImmediate(resolve)); // the gate releases a write's bytes once it settles
+    expect(fetcher.stats().bufferedBytes).toBe(0);
+    const again = await drain(await fetcher.fetch(origin.url('/slow-disk.bin')));
+    expect(again.bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    expect(hits).toBe(landed);
+    for (const land of pending.splice(0)) land();
+  });
+});
