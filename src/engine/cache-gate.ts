@@ -132,14 +132,16 @@ export class CacheGate {
   async set(key: string, value: Chunks, meta: CacheEntryMeta, event: RequestEventBase): Promise<boolean> {
     const store = this.#store;
     if (store === undefined) return false;
-    const bytes = meta.kind === 'slice' ? chunksLength(value) : 0;
-    const reserved = bytes > 0 && this.#writes !== undefined ? this.#writes.tryAcquire(bytes) : 0;
-    if (bytes > 0 && this.#writes !== undefined && reserved === 0) {
-      const error = new Error(
-        `slice ${key} not stored: ${this.#writes.used} bytes of slices are still being written or waited for (maxBufferedBytes ${this.#writes.total})`,
-      );
-      this.#telemetry.onCacheError({ ...event, operation: 'set', error });
-      return false;
+    let reserved = 0;
+    if (this.#writes !== undefined && meta.kind === 'slice') {
+      reserved = this.#writes.tryAcquire(chunksLength(value));
+      if (reserved === 0) {
+        const error = new Error(
+          `slice ${key} not stored: ${this.#writes.used} bytes of slices are still being written or waited for (maxBufferedBytes ${this.#writes.total})`,
+        );
+        this.#telemetry.onCacheError({ ...event, operation: 'set', error });
+        return false;
+      }
     }
     try {
       const result = store.set(
