@@ -26,12 +26,7 @@ export class CacheGate {
   /** Holds the bytes of slice writes in flight to a store outside the process; `undefined`: not counted. */
   readonly #writes: ByteBudget | undefined;
 
-  constructor(
-    store: CacheStorage | undefined,
-    timeoutMs: number,
-    telemetry: Telemetry,
-    budget?: ByteBudget,
-  ) {
+  constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry, budget?: ByteBudget) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
     this.#telemetry = telemetry;
