@@ -123,7 +123,7 @@ const OPTIONS = {
     128 * MiB,
     MiB,
     64 * GiB,
-    'Slice bytes held in memory by all responses and store writes in flight; ≥ sliceSize.',
+    'Slice bytes held in memory by all responses (and again by store writes in flight); ≥ sliceSize.',
   ),
   maxRanges: int(16, 1, 1000, 'Ranges served as multipart/byteranges; more get a full 200.'),
   maxObjectSize: int(Number.MAX_SAFE_INTEGER, 0, Number.MAX_SAFE_INTEGER, 'Larger objects are refused.'),

@@ -4,8 +4,8 @@
  * length is not the slice's length is dropped and deleted instead of served.
  *
  * Slice writes to a store outside the process hold their chunks until the store has them, after the client
- * got the bytes. They count against the fetcher's byte budget meanwhile (P23): when a disk or a Redis falls
- * behind by `maxBufferedBytes`, further slices are served but not stored — reported as a failed `set` — instead
+ * got the bytes. They count against a budget of their own meanwhile, `maxBufferedBytes` (P23): when a disk or a
+ * Redis falls that far behind, further slices are served but not stored — reported as a failed `set` — instead
  * of piling up in memory.
  *
  * @module
@@ -23,7 +23,7 @@ export class CacheGate {
   readonly #telemetry: Telemetry;
   /** Whether slices carry and are checked against a CRC-32 trailer (stores neither in-process nor checksummed). */
   readonly #checked: boolean;
-  /** Holds the bytes of slice writes in flight to a store outside the process; `undefined`: not counted. */
+  /** The bytes of slice writes in flight to a store outside the process; `undefined`: not counted. */
   readonly #writes: ByteBudget | undefined;
 
   constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry, budget?: ByteBudget) {

@@ -129,8 +129,14 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     });
   const ownsTransport = transport === undefined;
   const telemetry = new Telemetry(hooks, log);
-  const budget = new ByteBudget(config.maxBufferedBytes);
-  const gate = new CacheGate(store, config.timeouts.cacheMs, telemetry, budget);
+  // Store writes get a budget of their own — a slice held by a response and written at the same time would
+  // otherwise count twice — of at least one window, so a tight maxBufferedBytes still lets a disk keep up.
+  const gate = new CacheGate(
+    store,
+    config.timeouts.cacheMs,
+    telemetry,
+    new ByteBudget(Math.max(config.maxBufferedBytes, config.concurrency * config.sliceSize)),
+  );
   const closing = new AbortController();
   const engine: Engine = {
     closing: closing.signal,
@@ -147,7 +153,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     metadata: new MetadataCache(gate),
     slices: new SingleFlight<Chunks>(config.coalesce),
     references: new SingleFlight<ReferenceOutcome>(config.coalesce),
-    budget,
+    budget: new ByteBudget(config.maxBufferedBytes),
     pool: readBufferPool(config),
   };
   // Every request of this fetcher listens on it: many listeners are expected, not a leak.

@@ -38,7 +38,7 @@ export interface SliceFetcherStats {
   readonly bytesFromCache: number;
   /** The most bytes one response's reorder window has held at once (at most `concurrency × sliceSize`). */
   readonly peakWindowBytes: number;
-  /** Slice bytes reserved in the global memory budget now: held by responses, or on their way to the store. */
+  /** Slice bytes reserved in the global memory budget now. */
   readonly bufferedBytes: number;
   /** The most slice bytes the global memory budget has had reserved at once (at most `maxBufferedBytes`). */
   readonly peakBufferedBytes: number;

@@ -272,14 +272,14 @@ describe('a store that falls behind (P23)', () => {
     expect(pending.length).toBeGreaterThan(0);
     expect(pending.length + failures.length).toBe(48);
     expect(failures[0]).toMatch(/not stored: \d+ bytes of slices are still being written/);
-    // Once the writes land the budget is whole again, and what landed is served from the store.
+    // Once the writes land the budget is whole again: what landed is served from the store, the rest is
+    // fetched and written again.
     const landed = pending.length;
     for (const land of pending.splice(0)) land();
-    await new Promise((resolve) => setImmediate(resolve)); // the gate releases a write's bytes once it settles
-    expect(fetcher.stats().bufferedBytes).toBe(0);
     const again = await drain(await fetcher.fetch(origin.url('/slow-disk.bin')));
     expect(again.bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
     expect(hits).toBe(landed);
+    expect(pending.length).toBe(Math.min(16, 48 - landed));
     for (const land of pending.splice(0)) land();
   });
 });

@@ -114,6 +114,20 @@ describe('recycled read buffers behind createSliceHandler', () => {
     expect(Buffer.concat(kept).equals(contentBytes(seed, 0, size - 1))).toBe(true);
   });
 
+  it('keeps no buffer for reuse when one slice is more than maxBufferedBytes can hold twice over', async () => {
+    await stack.close();
+    const MiB = 1024 * KiB;
+    // Pooled buffers hold a slice and a disk header: 1 MiB + 64 KiB, more than the whole 1 MiB budget.
+    stack = await startStack(origin, dir, { sliceSize: MiB, maxBufferedBytes: MiB });
+    const size = 4 * MiB;
+    const { seed } = origin.setObject('/big-slices.bin', { size });
+    await stack.fill('/big-slices.bin', 4);
+    const res = await stack.get('/big-slices.bin');
+    expect(res.body.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    expect(stack.lentReads).toBe(4);
+    expect(stack.distinctBuffers.size).toBe(4);
+  });
+
   it('survives a client that leaves mid-body: later requests are exact', async () => {
     const size = 100 * SLICE;
     const { seed } = origin.setObject('/left.bin', { size });
@@ -154,7 +168,11 @@ interface Stack {
   close(): Promise<void>;
 }
 
-async function startStack(origin: TestOrigin, dir: string): Promise<Stack> {
+async function startStack(
+  origin: TestOrigin,
+  dir: string,
+  options: { sliceSize?: number; maxBufferedBytes?: number } = {},
+): Promise<Stack> {
   const disk = fsStorage({ dir, maxBytes: 256 * 1024 * KiB });
   await disk.ready;
   const lent = new Set<ArrayBufferLike>();
@@ -189,6 +207,7 @@ async function startStack(origin: TestOrigin, dir: string): Promise<Stack> {
   const fetcher = createSliceFetcher({
     sliceSize: SLICE,
     concurrency: 4,
+    ...options,
     cache: store,
     hooks: {
       onCacheStore: () => {
