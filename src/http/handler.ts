@@ -21,7 +21,7 @@ import {
 import { createPassThrough } from './pass-through.js';
 import { bearerChecker, sendPurged } from './purge.js';
 import { compilePatterns, originUrl, parseUpstream, targetPath } from './request-target.js';
-import { writePieces } from './write-body.js';
+import { writePieces, writesThrough } from './write-body.js';
 
 /** Options of {@link createSliceHandler}: the handler's own, plus any fetcher option (used when no `fetcher` is given). */
 export interface SliceHandlerOptions extends SliceFetcherOptions {
@@ -139,7 +139,8 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       controller.abort(); // cancels a request still opening
       body?.destroy(); // cancels the slice sub-requests of one that streams
     });
-    fetcher[openSymbol](url, { range, headers, method, signal: controller.signal, recycle: true }).then(
+    const recycle = writesThrough(req, res);
+    fetcher[openSymbol](url, { range, headers, method, signal: controller.signal, recycle }).then(
       (result) => {
         if (res.destroyed) {
           result.body?.destroy();

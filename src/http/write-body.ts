@@ -3,14 +3,32 @@
  * `writev` (PERFORMANCE.md §0.1, §11.3 — 2.4 → 5.1 GB/s warm), never a `Buffer.concat`. Backpressure: when the
  * last write of a piece returns `false` the body pauses until `'drain'` (or `'close'`, when the client left).
  * A body that fails destroys the response with the error, so the client sees an incomplete body, never a
- * clean end (SPEC R11). With `release`, each piece is given back once the socket has taken its bytes — the
+ * clean end (SPEC R11). With `release` (given only where {@link writesThrough} holds), each piece is given
+ * back once the socket has taken its bytes — the
  * write callback of its last chunk, which runs after the kernel copied them, or with an error when they will
  * never be written — so the engine can read the next store hit into its memory.
  *
  * @module
  */
-import type { ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+
+/**
+ * Whether a piece written to `res` has left the process when its write callback runs — the condition for
+ * giving its memory back. True for Node's own `ServerResponse` (no wrapper replaced its `write`) on a kernel
+ * socket: TCP or a pipe, or TLS, which encrypts into buffers of its own before calling back. Not for an
+ * in-process `Duplex` handed to the server as a connection, nor behind a middleware that replaced `res.write`:
+ * either may call back while it still holds the chunk, and recycled memory under it would change its bytes.
+ *
+ * @example
+ * ```ts
+ * const result = await fetcher[openSymbol](url, { recycle: writesThrough(req, res) });
+ * ```
+ */
+export function writesThrough(req: IncomingMessage, res: ServerResponse): boolean {
+  return res.write === ServerResponse.prototype.write && req.socket instanceof Socket;
+}
 
 /**
  * Pipes `body` — an object-mode stream of pieces (`Uint8Array[]`) — into `res` and ends it. `onError` is

@@ -10,11 +10,12 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Chunks } from '../../src/core/chunks.js';
 import { openSymbol } from '../../src/engine/fetcher.js';
-import { createSliceHandler } from '../../src/http/index.js';
+import { createSliceHandler, type SliceHandler } from '../../src/http/index.js';
 import {
   type CacheGetOptions,
   type CacheStorage,
@@ -128,6 +129,52 @@ describe('recycled read buffers behind createSliceHandler', () => {
     expect(stack.distinctBuffers.size).toBe(4);
   });
 
+  it('lends nothing when the connection is an in-process Duplex that keeps the chunks it is given', async () => {
+    const size = 40 * SLICE;
+    const { seed } = origin.setObject('/duplex.bin', { size });
+    await stack.fill('/duplex.bin', 40);
+    // Calls back at once and keeps the chunk, as tunnels and in-memory transports may: only its final bytes count.
+    const kept: Buffer[] = [];
+    const connection = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        kept.push(chunk);
+        callback();
+      },
+    });
+    const server = createServer(stack.handler);
+    server.emit('connection', connection);
+    connection.push('GET /duplex.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await once(connection, 'finish');
+    const raw = Buffer.concat(kept);
+    expect(raw.subarray(raw.indexOf('\r\n\r\n') + 4).equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    expect(stack.lentReads).toBe(0);
+  });
+
+  it('lends nothing behind a middleware that replaced res.write and keeps the chunks', async () => {
+    const size = 40 * SLICE;
+    const { seed } = origin.setObject('/wrapped.bin', { size });
+    await stack.fill('/wrapped.bin', 40);
+    const kept: Buffer[] = [];
+    const server = createServer((req, res) => {
+      const write = res.write.bind(res) as (chunk: Uint8Array, callback?: () => void) => boolean;
+      res.write = ((chunk: Uint8Array, callback?: () => void) => {
+        kept.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)); // a body-capturing logger
+        return write(chunk, callback);
+      }) as typeof res.write;
+      stack.handler(req, res);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const res = await request(`http://127.0.0.1:${port}/wrapped.bin`);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    await new Promise((resolve) => server.close(resolve));
+    expect(body.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    expect(Buffer.concat(kept).equals(contentBytes(seed, 0, size - 1))).toBe(true);
+    expect(stack.lentReads).toBe(0);
+  });
+
   it('survives a client that leaves mid-body: later requests are exact', async () => {
     const size = 100 * SLICE;
     const { seed } = origin.setObject('/left.bin', { size });
@@ -148,6 +195,8 @@ describe('recycled read buffers behind createSliceHandler', () => {
 interface Stack {
   readonly port: number;
   readonly fetcher: InternalSliceFetcher;
+  /** The handler over the poisoning fetcher, to mount on other servers. */
+  readonly handler: SliceHandler;
   /** Hits read into memory from `allocate`. */
   readonly lentReads: number;
   /** Lent buffers overwritten when given back. */
@@ -277,6 +326,7 @@ async function startStack(
   return {
     port,
     fetcher,
+    handler,
     get lentReads() {
       return lentReads;
     },
