@@ -26,13 +26,13 @@ export class CacheGate {
   /** The bytes of slice writes in flight to a store outside the process; `undefined`: not counted. */
   readonly #writes: ByteBudget | undefined;
 
-  constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry, budget?: ByteBudget) {
+  constructor(store: CacheStorage | undefined, timeoutMs: number, telemetry: Telemetry, writes: ByteBudget) {
     this.#store = store;
     this.#timeoutMs = timeoutMs;
     this.#telemetry = telemetry;
     this.#checked = store?.inProcess !== true && store?.checksummed !== true;
     // An in-process store keeps what it is given under its own byte budget; only other writes are in flight.
-    this.#writes = store?.inProcess === true ? undefined : budget;
+    this.#writes = store?.inProcess === true ? undefined : writes;
   }
 
   /** Whether a response of `bytes` may write its slices: not when it is larger than the store's budget. */
