@@ -3,15 +3,16 @@
  * slices and metadata are stored under. A slice key binds the object key, the validator, the slice size and
  * the slice index, so slices of two versions never mix and changing the slice size never serves wrong bytes.
  *
- * Keys are SHA-256 based (see `sha256.ts` for why not a faster non-cryptographic hash): a collision would
- * serve one object's bytes as another's. Every key of one object starts with the same 32-hex prefix, so a
- * store can find all of an object's entries (every version) by prefix, and the keys are safe as file names
- * and Redis keys whatever the URL length.
+ * Keys are SHA-256 based (node:crypto), not a faster non-cryptographic hash: a URL is chosen by whoever sends
+ * the request, and a collision would serve one object's bytes as another's. Every key of one object starts
+ * with the same 32-hex prefix, so a store can find all of an object's entries (every version and sharing
+ * scope) by prefix, and the keys are safe as file names and Redis keys whatever the URL length.
  *
  * @module
  */
+
+import { hash } from 'node:crypto';
 import { SliceFetchError } from './errors.js';
-import { sha256Hex } from './sha256.js';
 
 /**
  * The normalised object key of `url`: WHATWG URL parsing (scheme and host lowercased, default port dropped,
@@ -41,14 +42,16 @@ export function normalizeObjectUrl(url: string | URL): string {
 }
 
 /**
- * The object's validator, as bound into slice keys: a strong ETag → `etag:<value>`; else Last-Modified →
- * `lm:<value>`; else `size:<n>`. Weak ETags (`W/"…"`) fall through: only a strong validator proves two
- * byte ranges come from the same representation (RFC 9110 §8.8.1, §13.1.5 — `If-Range` requires one).
+ * The object's validator, as bound into slice keys: an ETag, strong or weak → `etag:<value>`; else
+ * Last-Modified → `lm:<value>`; else `size:<n>`. A weak ETag (`W/"…"`) cannot be used in `If-Match` (RFC 9110
+ * §8.8.3.2 asks for the strong comparison there, see {@link strongEtag}), but it still names a version: two
+ * versions of the same size with tags `W/"v1"` and `W/"v2"` must not share slice keys (R19).
  *
  * @example
  * ```ts
  * objectValidator({ etag: '"abc"', size: 10 });                                  // 'etag:"abc"'
- * objectValidator({ etag: 'W/"abc"', lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'lm:Tue, …'
+ * objectValidator({ etag: 'W/"abc"', lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'etag:W/"abc"'
+ * objectValidator({ lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'lm:Tue, …'
  * objectValidator({ size: 10 });                                                 // 'size:10'
  * ```
  */
@@ -58,13 +61,27 @@ export function objectValidator(meta: {
   readonly size: number;
 }): string {
   const etag = meta.etag?.trim();
-  // `W/` is case-sensitive in RFC 9110's grammar, but a lower-case `w/` is treated as weak too: mistaking a
-  // weak tag for a strong one could mix bytes of two versions, the opposite mistake only costs a cache miss.
-  if (etag !== undefined && etag !== '' && !(etag.startsWith('W/') || etag.startsWith('w/')))
-    return `etag:${etag}`;
+  if (etag !== undefined && etag !== '') return `etag:${etag}`;
   const lastModified = meta.lastModified?.trim();
   if (lastModified !== undefined && lastModified !== '') return `lm:${lastModified}`;
   return `size:${meta.size}`;
+}
+
+/**
+ * The ETag when it is strong — usable in `If-Match` and `If-Range` (RFC 9110 §8.8.3.2) — else `undefined`.
+ * `W/` is case-sensitive in RFC 9110's grammar, but a lower-case `w/` counts as weak too: taking a weak tag
+ * for a strong one could accept bytes of another version, the opposite mistake only costs a condition.
+ *
+ * @example
+ * ```ts
+ * strongEtag('"v1"'); // '"v1"'
+ * strongEtag('W/"v1"'); // undefined
+ * ```
+ */
+export function strongEtag(etag: string | undefined): string | undefined {
+  const tag = etag?.trim();
+  if (tag === undefined || tag === '' || tag.startsWith('W/') || tag.startsWith('w/')) return undefined;
+  return tag;
 }
 
 /**
@@ -80,8 +97,41 @@ export function objectKeyPrefix(objectKey: string): string {
 }
 
 /**
+ * The SHA-256 of `text` in lowercase hex. A string with an unpaired surrogate (possible from a user's
+ * `cacheKey` function) is hashed as a marker byte and its UTF-16 code units, since UTF-8 would turn every
+ * unpaired surrogate into U+FFFD and make two different keys equal; `0xff` never occurs in UTF-8, so the two
+ * encodings cannot meet.
+ *
+ * @example
+ * ```ts
+ * sha256Hex('abc'); // 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'
+ * ```
+ */
+export function sha256Hex(text: string): string {
+  if (text.isWellFormed()) return hash('sha256', text, 'hex');
+  return hash('sha256', Buffer.concat([ILL_FORMED, Buffer.from(text, 'utf16le')]), 'hex');
+}
+
+/** What names one version of an object as seen by one sharing scope: the input of {@link sliceKeys}. */
+export interface VersionParts {
+  /** The normalised object key. */
+  readonly objectKey: string;
+  /** The version's {@link objectValidator}. */
+  readonly validator: string;
+  /** Bytes per slice. */
+  readonly sliceSize: number;
+  /**
+   * The sharing scope (`core/scope.ts`): `''` for what every client may share; otherwise slices of one
+   * credential or one `Vary` variant get keys of their own (R19).
+   * @default ''
+   */
+  readonly scope?: string;
+}
+
+/**
  * The key of one slice: `<prefix>.<32 hex>`, 65 characters. The second hash covers the version digest (a
- * SHA-256 of an unambiguous, length-prefixed encoding of object key, validator and slice size) and the index.
+ * SHA-256 of an unambiguous, length-prefixed encoding of object key, validator, slice size and, when not
+ * shared by everyone, the sharing scope) and the index.
  *
  * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `sliceSize` or `index` is not a non-negative safe integer.
  * @example
@@ -89,12 +139,7 @@ export function objectKeyPrefix(objectKey: string): string {
  * sliceKey({ objectKey: 'http://example.com/video.mp4', validator: 'etag:"abc"', sliceSize: 1 << 20, index: 3 });
  * ```
  */
-export function sliceKey(parts: {
-  readonly objectKey: string;
-  readonly validator: string;
-  readonly sliceSize: number;
-  readonly index: number;
-}): string {
+export function sliceKey(parts: VersionParts & { readonly index: number }): string {
   return sliceKeys(parts)(parts.index);
 }
 
@@ -109,15 +154,15 @@ export function sliceKey(parts: {
  * keyOf(0) === sliceKey({ objectKey: 'http://example.com/v.mp4', validator: 'etag:"abc"', sliceSize: 1 << 20, index: 0 }); // true
  * ```
  */
-export function sliceKeys(parts: {
-  readonly objectKey: string;
-  readonly validator: string;
-  readonly sliceSize: number;
-}): (index: number) => string {
-  const { objectKey, validator, sliceSize } = parts;
+export function sliceKeys(parts: VersionParts): (index: number) => string {
+  const { objectKey, validator, sliceSize, scope = '' } = parts;
   if (!Number.isSafeInteger(sliceSize) || sliceSize < 1) throw badKeyPart(sliceSize, 0);
   // Length prefixes make the encoding injective: no choice of '|' or ':' inside a field can shift a boundary.
-  const version = sha256Hex(`${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}`);
+  // The shared scope adds nothing, so the keys of shared slices are those of earlier versions of this library.
+  const scoped = scope === '' ? '' : `|scope ${scope.length}:${scope}`;
+  const version = sha256Hex(
+    `${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}${scoped}`,
+  );
   const prefix = objectKeyPrefix(objectKey);
   return (index) => {
     if (!Number.isSafeInteger(index) || index < 0) throw badKeyPart(sliceSize, index);
@@ -126,22 +171,30 @@ export function sliceKeys(parts: {
 }
 
 /**
- * The key of an object's metadata entry: `<prefix>.meta`. It shares the object's prefix and can never equal
- * a slice key (those carry 32 hex digits after the dot; `m` is not a hex digit).
+ * The key of an object's metadata entry in one sharing scope: `<prefix>.meta` for the shared scope — it can
+ * never equal a slice key, which carries 32 hex digits after the dot — and `<prefix>.<32 hex>` for any other,
+ * hashed from a `meta`-tagged encoding no slice key's input can produce.
  *
  * @example
  * ```ts
  * metadataKey('http://example.com/video.mp4'); // '<32 hex>.meta'
+ * metadataKey('http://example.com/video.mp4', 'cred:…'); // '<32 hex>.<32 hex>'
  * ```
  */
-export function metadataKey(objectKey: string): string {
-  return `${objectKeyPrefix(objectKey)}.meta`;
+export function metadataKey(objectKey: string, scope = ''): string {
+  const prefix = objectKeyPrefix(objectKey);
+  if (scope === '') return `${prefix}.meta`;
+  const digest = sha256Hex(`meta|${objectKey.length}:${objectKey}|${scope.length}:${scope}`);
+  return `${prefix}.${digest.slice(0, HASH_CHARS)}`;
 }
 
 // ---- module-private helpers ------------------------------------------------------------------------------
 
 /** Hex characters kept from a SHA-256 digest: 128 bits, far beyond any cache's entry count. */
 const HASH_CHARS = 32;
+
+/** Marks the UTF-16 encoding of a string that UTF-8 cannot represent (see {@link sha256Hex}). */
+const ILL_FORMED = Buffer.from([0xff]);
 
 const PERCENT_ENCODED = /%([0-9a-fA-F]{2})/g;
 

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSliceFetchError } from '../../src/core/errors.js';
 import {
@@ -5,7 +7,9 @@ import {
   normalizeObjectUrl,
   objectKeyPrefix,
   objectValidator,
+  sha256Hex,
   sliceKey,
+  strongEtag,
 } from '../../src/core/keys.js';
 
 const KEY = /^[0-9a-f]{32}\.[0-9a-f]{32}$/;
@@ -68,16 +72,92 @@ describe('objectValidator', () => {
     );
   });
 
-  it('skips a weak ETag for Last-Modified, then for the size', () => {
+  it('keys versions by a weak ETag too (regression: W/"v1" and W/"v2" of one size shared slice keys)', () => {
     const lastModified = 'Tue, 01 Jul 2025 00:00:00 GMT';
-    expect(objectValidator({ etag: 'W/"x"', lastModified, size: 5 })).toBe(`lm:${lastModified}`);
-    expect(objectValidator({ etag: 'w/"x"', lastModified, size: 5 })).toBe(`lm:${lastModified}`);
-    expect(objectValidator({ etag: 'W/"x"', size: 5 })).toBe('size:5');
+    expect(objectValidator({ etag: 'W/"x"', lastModified, size: 5 })).toBe('etag:W/"x"');
+    expect(objectValidator({ etag: 'W/"v1"', size: 5 })).not.toBe(
+      objectValidator({ etag: 'W/"v2"', size: 5 }),
+    );
+    expect(objectValidator({ lastModified, size: 5 })).toBe(`lm:${lastModified}`);
   });
 
   it('falls back to the size when no validator is present or they are blank', () => {
     expect(objectValidator({ size: 0 })).toBe('size:0');
     expect(objectValidator({ etag: '', lastModified: ' ', size: 42 })).toBe('size:42');
+  });
+});
+
+describe('strongEtag', () => {
+  it('gives a strong tag back and nothing for a weak (either case of W/), blank or absent one', () => {
+    expect(strongEtag(' "v1" ')).toBe('"v1"');
+    expect(strongEtag('W/"v1"')).toBeUndefined();
+    expect(strongEtag('w/"v1"')).toBeUndefined();
+    expect(strongEtag('')).toBeUndefined();
+    expect(strongEtag(undefined)).toBeUndefined();
+  });
+});
+
+describe('sha256Hex', () => {
+  const nodeSha256 = (input: string) => createHash('sha256').update(input, 'utf8').digest('hex');
+
+  it('matches the FIPS 180-4 test vectors', () => {
+    expect(sha256Hex('')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256Hex('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')).toBe(
+      '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+    );
+  });
+
+  it('is the SHA-256 of the UTF-8 bytes of any well-formed string', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 100 })),
+        (s) => {
+          expect(sha256Hex(s)).toBe(nodeSha256(s));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('keeps lone surrogates apart instead of folding them into U+FFFD', () => {
+    expect(sha256Hex('a\uD800')).not.toBe(sha256Hex('a\uDC00'));
+    expect(sha256Hex('a\uD800')).not.toBe(sha256Hex('a\uFFFD'));
+    expect(sha256Hex('\uD83D\uDE00')).toBe(nodeSha256('😀'));
+  });
+});
+
+describe('key stability', () => {
+  // Keys written by earlier versions must still be found: these were produced by the first release.
+  it.each([
+    [
+      { objectKey: 'http://example.com/video.mp4', validator: 'etag:"abc"', sliceSize: 1048576, index: 0 },
+      '45f8519ffac465bc7fbf32626083ee3f.574e03560683d7f086cd86b2d36a75e0',
+    ],
+    [
+      { objectKey: 'http://example.com/video.mp4', validator: 'etag:"abc"', sliceSize: 1048576, index: 3 },
+      '45f8519ffac465bc7fbf32626083ee3f.546b0d412f864aade4b2987eccc27e7d',
+    ],
+    [
+      {
+        objectKey: 'https://cdn.example.com/a/b%20c.bin?x=1',
+        validator: 'lm:Tue, 01 Jul 2025 00:00:00 GMT',
+        sliceSize: 65536,
+        index: 1234,
+      },
+      '536929e4be18e87968bc62840e8d8e31.083c85570379ddb4ee08bd1e7d3a4dd1',
+    ],
+    [
+      { objectKey: 'http://example.com/ü', validator: 'size:42', sliceSize: 1, index: 9007199254740991 },
+      'a934a2a7ebd1a46f9f66735bee944e8e.11d0c8c0c608d5b7dac2d10483d64477',
+    ],
+  ])('%o → %s', (parts, key) => {
+    expect(sliceKey(parts)).toBe(key);
+    expect(sliceKey({ ...parts, scope: '' })).toBe(key);
+  });
+
+  it('keeps the shared metadata key', () => {
+    expect(metadataKey('http://example.com/video.mp4')).toBe('45f8519ffac465bc7fbf32626083ee3f.meta');
   });
 });
 
@@ -101,6 +181,8 @@ describe('sliceKey, objectKeyPrefix and metadataKey', () => {
     expect(sliceKey({ ...parts, validator: 'etag:"abd"' })).not.toBe(base);
     expect(sliceKey({ ...parts, sliceSize: 1 << 21 })).not.toBe(base);
     expect(sliceKey({ ...parts, index: 4 })).not.toBe(base);
+    expect(sliceKey({ ...parts, scope: 'cred:1' })).not.toBe(base);
+    expect(sliceKey({ ...parts, scope: 'cred:1' })).not.toBe(sliceKey({ ...parts, scope: 'cred:2' }));
     expect(sliceKey(parts)).toBe(base);
   });
 
@@ -132,5 +214,13 @@ describe('sliceKey, objectKeyPrefix and metadataKey', () => {
     const key = metadataKey(parts.objectKey);
     expect(key).toBe(`${objectKeyPrefix(parts.objectKey)}.meta`);
     expect(key).not.toMatch(KEY);
+  });
+
+  it('gives each sharing scope its own metadata key, distinct from every slice key of the object', () => {
+    const a = metadataKey(parts.objectKey, 'cred:a');
+    expect(a).toMatch(KEY);
+    expect(a.startsWith(`${objectKeyPrefix(parts.objectKey)}.`)).toBe(true);
+    expect(metadataKey(parts.objectKey, 'cred:b')).not.toBe(a);
+    expect(sliceKey({ ...parts, scope: 'cred:a' })).not.toBe(a);
   });
 });
