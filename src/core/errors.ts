@@ -176,6 +176,47 @@ export function toSliceFetchError(error: unknown, details: SliceFetchErrorDetail
   });
 }
 
+/**
+ * The error for an option that is out of range, in the one wording every entry point uses:
+ * "Expected \`path\` to be <expected>, got \`<value>\`." (`ERR_SLICE_CONFIG`, `details.paths = [path]`).
+ *
+ * @example
+ * ```ts
+ * throw optionError('maxBytes', 'a positive integer', -1);
+ * // SliceFetchError: Expected `maxBytes` to be a positive integer, got `-1`.
+ * ```
+ */
+export function optionError(path: string, expected: string, got: unknown): SliceFetchError {
+  return new SliceFetchError(
+    'ERR_SLICE_CONFIG',
+    `Expected \`${path}\` to be ${expected}, got \`${String(got)}\`.`,
+    {
+      paths: [path],
+    },
+  );
+}
+
+/**
+ * The error for work stopped by an abort (`ERR_SLICE_ABORTED`). `reason` is the signal's reason and becomes
+ * the `cause`, so a caller can tell a `TimeoutError` from a cancel; `what` names the work in the message.
+ *
+ * @example
+ * ```ts
+ * signal.addEventListener('abort', () => reject(abortError(signal.reason, `Slice 3 of ${url}`)));
+ * ```
+ */
+export function abortError(
+  reason?: unknown,
+  what = 'The request',
+  details: SliceFetchErrorDetails = {},
+): SliceFetchError {
+  if (isSliceFetchError(reason) && reason.code === 'ERR_SLICE_ABORTED') return reason;
+  return new SliceFetchError('ERR_SLICE_ABORTED', `${what} was aborted.`, {
+    ...details,
+    ...(reason === undefined ? {} : { cause: reason }),
+  });
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 const TIMEOUT_CODES = new Set([

@@ -34,7 +34,7 @@ export interface ParseRangeOptions {
   /**
    * Longest field value parsed, in characters; a longer one is ignored (the client gets a full 200), which
    * bounds the work a hostile header can cause (R15).
-   * @default 4096
+   * @default 8192 ({@link MAX_RANGE_FIELD_LENGTH})
    */
   readonly maxLength?: number;
 }
@@ -54,6 +54,13 @@ export interface ResolveRangeOptions {
    */
   readonly maxRanges?: number;
 }
+
+/**
+ * The longest `Range` field value slice-fetch reads, in characters: the engine answers a longer one with
+ * `ERR_SLICE_RANGE` (400) and so does the handler, whichever door it came through. 8 KiB is the line length
+ * nginx accepts by default; no sane client sends more.
+ */
+export const MAX_RANGE_FIELD_LENGTH = 8192;
 
 /** An origin's `Content-Range`, parsed strictly. */
 export type ContentRange =
@@ -265,7 +272,7 @@ export function rangeLength(range: ByteRange): number {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const DEFAULT_MAX_LENGTH = 4096;
+const DEFAULT_MAX_LENGTH = MAX_RANGE_FIELD_LENGTH;
 const DEFAULT_MAX_RANGES = 16;
 /** MAX_SAFE_INTEGER = 900719925474099 × 10 + 1: checking before each multiply keeps every step exact. */
 const MAX_SAFE_TENTH = 900719925474099;

@@ -59,9 +59,16 @@ export type ReferenceVerdict =
  * - 5xx/429/408 → `ERR_SLICE_ORIGIN_STATUS`, retryable, with `retryAfterMs` from `Retry-After`.
  * - another 2xx (the origin stopped honouring `Range` for this request) → `ERR_SLICE_INVALID_RESPONSE`, retryable.
  * - 416 whose `bytes *\/N` differs from the reference size (the object shrank) → `ERR_SLICE_VERSION_CHANGED`.
+ * - 412 to a slice request sent with a precondition (`conditional`: `If-Match` with the reference's strong
+ *   ETag, or `If-Unmodified-Since` with its Last-Modified) → `ERR_SLICE_VERSION_CHANGED`: the origin itself
+ *   says the object changed.
  * - any other status (3xx, 4xx) → `ERR_SLICE_ORIGIN_STATUS`, not retryable: the object is gone or forbidden now.
  * - `Content-Range` missing, repeated or malformed → `ERR_SLICE_CONTENT_RANGE`, retryable.
- * - a different total, `ETag` or `Last-Modified` → `ERR_SLICE_VERSION_CHANGED`, not retryable.
+ * - a different total → `ERR_SLICE_VERSION_CHANGED`, not retryable: the bytes cannot be the reference's.
+ * - a different `ETag` or `Last-Modified` → `ERR_SLICE_VERSION_CHANGED` marked **retryable**: a suspect, not
+ *   yet a proven change — a middlebox may have mangled a header. The caller asks again and treats the same
+ *   difference seen twice as confirmed ({@link suspectSignature}). With `conditional`, a validator missing on
+ *   either side is no difference at all: the origin evaluated the precondition against the version it served.
  * - wrong start/end, a `Content-Encoding`, a wrong `Content-Length` → `ERR_SLICE_INVALID_RESPONSE`, retryable.
  *
  * The body length is checked by whoever reads the body; this sees only the head.
@@ -78,9 +85,18 @@ export function validateSlice(
   reference: ReferenceFacts,
   context: SliceContext,
   nowMs: number,
+  conditional = false,
 ): SliceFetchError | undefined {
   const { status, headers } = head;
   if (status !== 206) {
+    if (status === 412 && conditional) {
+      const error = sliceError('ERR_SLICE_VERSION_CHANGED', context, requested, 'status', '206', '412');
+      return new SliceFetchError(
+        'ERR_SLICE_VERSION_CHANGED',
+        `${prefix(context)}: the origin answered 412 to the precondition on the reference's validator: the object changed`,
+        { ...error.details, originStatus: 412 },
+      );
+    }
     if (status === 416) {
       const cr = parseContentRange(headers['content-range']);
       if (cr.kind === 'unsatisfied' && cr.size !== reference.size) {
@@ -133,24 +149,34 @@ export function validateSlice(
       badLength,
     );
   }
-  // R8/R11: presence and value must both match, so an ETag appearing or vanishing is a new version too.
+  // R8/R11: without a precondition, presence and value must both match (an ETag appearing or vanishing may be
+  // a new version); with one, only two present values that differ are suspicious.
   const etag = headerValue(headers, 'etag');
-  if (etag !== reference.etag) {
-    return sliceError(
-      'ERR_SLICE_VERSION_CHANGED',
-      context,
-      requested,
-      'ETag',
-      show(reference.etag),
-      show(etag),
-    );
+  if (validatorDiffers(etag, reference.etag, conditional)) {
+    return suspect(context, requested, 'ETag', show(reference.etag), show(etag));
   }
   const lastModified = headerValue(headers, 'last-modified');
-  if (lastModified !== reference.lastModified) {
-    const [expected, actual] = [show(reference.lastModified), show(lastModified)];
-    return sliceError('ERR_SLICE_VERSION_CHANGED', context, requested, 'Last-Modified', expected, actual);
+  if (validatorDiffers(lastModified, reference.lastModified, conditional)) {
+    return suspect(context, requested, 'Last-Modified', show(reference.lastModified), show(lastModified));
   }
   return undefined;
+}
+
+/**
+ * What makes a suspect validator difference (a retryable `ERR_SLICE_VERSION_CHANGED` from
+ * {@link validateSlice}) the same as another: which header, and what came instead. Seeing the same one on two
+ * attempts of a slice confirms the change; `undefined` for any other error.
+ *
+ * @example
+ * ```ts
+ * const first = suspectSignature(error);
+ * if (first !== undefined && first === suspectSignature(next)) throw confirmedChange(next);
+ * ```
+ */
+export function suspectSignature(error: SliceFetchError): string | undefined {
+  // The message names the slice, the header, what was expected and what came.
+  if (error.code !== 'ERR_SLICE_VERSION_CHANGED' || !error.retryable) return undefined;
+  return error.message;
 }
 
 /**
@@ -325,6 +351,29 @@ function contentLengthMismatch(headers: HeaderRecord, expected: number): string 
     if (!DIGITS.test(t) || Number(t) !== expected) return values.join(', ');
   }
   return undefined;
+}
+
+function validatorDiffers(
+  got: string | undefined,
+  expected: string | undefined,
+  conditional: boolean,
+): boolean {
+  if (got === expected) return false;
+  return !conditional || (got !== undefined && expected !== undefined);
+}
+
+function suspect(
+  context: SliceContext,
+  requested: ByteRange,
+  what: string,
+  expected: string,
+  actual: string,
+): SliceFetchError {
+  const error = sliceError('ERR_SLICE_VERSION_CHANGED', context, requested, what, expected, actual);
+  return new SliceFetchError('ERR_SLICE_VERSION_CHANGED', error.message, {
+    ...error.details,
+    retryable: true,
+  });
 }
 
 function show(value: string | undefined): string {

@@ -142,7 +142,7 @@ describe('parseRange', () => {
     expect(header.length).toBeGreaterThan(100_000);
     const parsed = parseRange(header);
     expect(parsed.type).toBe('ignored');
-    expect(parsed.type === 'ignored' && parsed.reason).toContain('4096');
+    expect(parsed.type === 'ignored' && parsed.reason).toContain('8192');
     expect(parseRange('bytes=0-1', { maxLength: 8 }).type).toBe('ignored');
   });
 

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import type { SliceFetchError } from '../../src/core/errors.js';
 import type { HeaderRecord } from '../../src/core/headers.js';
 import {
   classifyReference,
   extractFacts,
   type ReferenceFacts,
+  suspectSignature,
   validateSlice,
 } from '../../src/core/validate.js';
 
@@ -317,5 +319,38 @@ describe('extractFacts', () => {
       etag: 'W/"a"',
       lastModified: LM,
     });
+  });
+});
+
+describe('validateSlice with a precondition on the reference validator', () => {
+  it('takes a 412 as a confirmed change, and a 412 without a precondition as an origin status', () => {
+    const confirmed = validateSlice(head({}, 412), slice3, facts, ctx3, NOW, true);
+    expect(confirmed).toMatchObject({ code: 'ERR_SLICE_VERSION_CHANGED', retryable: false });
+    expect(validateSlice(head({}, 412), slice3, facts, ctx3, NOW, false)?.code).toBe(
+      'ERR_SLICE_ORIGIN_STATUS',
+    );
+  });
+
+  it('accepts a 206 whose ETag or Last-Modified went missing on the way (the origin evaluated the condition)', () => {
+    const dropped = sliceHead({ etag: undefined, 'last-modified': undefined });
+    expect(validateSlice(dropped, slice3, facts, ctx3, NOW, true)).toBeUndefined();
+    expect(validateSlice(dropped, slice3, facts, ctx3, NOW, false)?.code).toBe('ERR_SLICE_VERSION_CHANGED');
+  });
+
+  it('makes a different validator a retryable suspect, and the same suspect twice has one signature', () => {
+    const imposter = sliceHead({ etag: '"imposter"' });
+    const first = validateSlice(imposter, slice3, facts, ctx3, NOW, true);
+    expect(first).toMatchObject({ code: 'ERR_SLICE_VERSION_CHANGED', retryable: true });
+    const again = validateSlice(imposter, slice3, facts, ctx3, NOW, true);
+    const other = validateSlice(sliceHead({ etag: '"other"' }), slice3, facts, ctx3, NOW, true);
+    expect(suspectSignature(first as SliceFetchError)).toBe(suspectSignature(again as SliceFetchError));
+    expect(suspectSignature(first as SliceFetchError)).not.toBe(suspectSignature(other as SliceFetchError));
+  });
+
+  it('keeps a different total a confirmed change, never a suspect', () => {
+    const resized = sliceHead({ 'content-range': `bytes ${3 * MiB}-${4 * MiB - 1}/${SIZE + 1}` });
+    const error = validateSlice(resized, slice3, facts, ctx3, NOW, true) as SliceFetchError;
+    expect(error).toMatchObject({ code: 'ERR_SLICE_VERSION_CHANGED', retryable: false });
+    expect(suspectSignature(error)).toBeUndefined();
   });
 });
