@@ -105,6 +105,18 @@ export interface CacheStorage {
    * Resolves `undefined` on a miss or an expired entry. See {@link CacheGetOptions} for `options.allocate`.
    */
   get(key: string, range?: ByteRange, options?: CacheGetOptions): Awaitable<CacheChunks | undefined>;
+  /**
+   * Whether an entry is held and unexpired, without reading it. The engine asks before it sends a response
+   * head, so that `x-slice-cache` can say HIT, MISS or PARTIAL for all the slices a response will need; it
+   * must be cheap (an index lookup; Redis pipelines one `EXISTS` per key). A `true` is a promise of nothing:
+   * a later `get` may still miss. Stores that omit it make that header a guess (see the README).
+   *
+   * @example
+   * ```ts
+   * if (await store.has?.(key)) console.log('cached');
+   * ```
+   */
+  has?(key: string): Awaitable<boolean>;
   /** Writes an entry. The store may keep the chunks as they are: the engine never mutates them afterwards. */
   set(key: string, value: CacheChunks, meta: CacheEntryMeta): Awaitable<void>;
   /** Removes one entry; resolves `true` when something was removed. */
