@@ -285,6 +285,225 @@ describe('serving', () => {
   });
 });
 
+describe('conditional range requests (RFC 9110 §13)', () => {
+  const range = 'bytes=100-199';
+
+  it('serves If-Match with a strongly matching tag or * as 206, answers 412 otherwise', async () => {
+    const { etag, seed } = origin.setObject('/im', { size: 1000 });
+    for (const ifMatch of [etag!, `"other", ${etag}`, '*']) {
+      const res = await get('/im', { range, 'if-match': ifMatch });
+      expect(res.status, ifMatch).toBe(206);
+      expect(res.headers['content-range'], ifMatch).toBe('bytes 100-199/1000');
+      expect(res.body.equals(contentBytes(seed, 100, 199)), ifMatch).toBe(true);
+    }
+    // §13.1.1: If-Match uses the strong comparison, so a weak tag in the list never matches.
+    for (const ifMatch of ['"other"', `W/${etag}`])
+      expectNoContent412(await get('/im', { range, 'if-match': ifMatch }));
+  });
+
+  it('answers 412 to If-Match on an object without an ETag unless it is *', async () => {
+    origin.setObject('/im-none', { size: 1000, etag: null });
+    expectNoContent412(await get('/im-none', { range, 'if-match': '"anything"' }));
+    expect((await get('/im-none', { range, 'if-match': '*' })).status).toBe(206);
+  });
+
+  it('never matches If-Match against a weak object ETag', async () => {
+    const { seed } = origin.setObject('/im-weak', { size: 1000, etag: 'W/"x"' });
+    for (const ifMatch of ['W/"x"', '"x"'])
+      expectNoContent412(await get('/im-weak', { range, 'if-match': ifMatch }));
+    const any = await get('/im-weak', { range, 'if-match': '*' });
+    expect(any.status).toBe(206);
+    expect(any.body.equals(contentBytes(seed, 100, 199))).toBe(true);
+    // The weak tag still works where the weak comparison applies (If-None-Match), not in If-Range.
+    expect((await get('/im-weak', { range, 'if-none-match': '"x"' })).status).toBe(304);
+    expect((await get('/im-weak', { range, 'if-range': 'W/"x"' })).status).toBe(200);
+  });
+
+  it('answers 412 to If-Unmodified-Since before Last-Modified, 206 at or after it or for an invalid date', async () => {
+    const { lastModified } = origin.setObject('/ius', { size: 1000 });
+    expectNoContent412(await get('/ius', { range, 'if-unmodified-since': 'Sun, 31 Dec 2023 23:59:59 GMT' }));
+    for (const since of [lastModified!, 'Tue, 02 Jan 2024 00:00:00 GMT', 'not a date']) {
+      expect((await get('/ius', { range, 'if-unmodified-since': since })).status, since).toBe(206);
+    }
+  });
+
+  it('ignores If-Unmodified-Since when the object has no Last-Modified (§13.1.4)', async () => {
+    const { seed } = origin.setObject('/ius-none', { size: 1000, lastModified: null });
+    const res = await get('/ius-none', { range, 'if-unmodified-since': 'Thu, 01 Jan 1970 00:00:00 GMT' });
+    expect(res.status).toBe(206);
+    expect(res.body.equals(contentBytes(seed, 100, 199))).toBe(true);
+  });
+
+  it('evaluates If-Unmodified-Since only when If-Match is absent (§13.2.2)', async () => {
+    const { etag, lastModified } = origin.setObject('/im-ius', { size: 1000 });
+    const early = 'Sun, 31 Dec 2023 00:00:00 GMT';
+    expect((await get('/im-ius', { range, 'if-match': etag!, 'if-unmodified-since': early })).status).toBe(
+      206,
+    );
+    expectNoContent412(
+      await get('/im-ius', { range, 'if-match': '"other"', 'if-unmodified-since': lastModified! }),
+    );
+  });
+
+  it('answers a failed precondition on a HEAD or an unsatisfiable range with 412, before the range', async () => {
+    origin.setObject('/pre-head', { size: 1000 });
+    expectNoContent412(await get('/pre-head', { range, 'if-match': '"other"' }, 'HEAD'));
+    expectNoContent412(await get('/pre-head', { range: 'bytes=5000-', 'if-match': '"other"' }));
+  });
+});
+
+describe('variants (Vary)', () => {
+  const vary = { header: 'accept-language', seeds: { fr: 11, de: 12 } } as const;
+
+  it('serves the variant a request header selects, each with its own ETag and the shared Last-Modified', async () => {
+    const object = origin.setObject('/lang', { size: 10_000, vary });
+    expect(object.vary).toEqual(vary);
+    expect(origin.getObject('/lang')?.vary).toEqual(vary);
+    const cases: Array<[Record<string, string>, number]> = [
+      [{ 'accept-language': 'fr' }, 11],
+      [{ 'accept-language': 'de' }, 12],
+      [{}, object.seed],
+      [{ 'accept-language': 'en' }, object.seed],
+      [{ 'accept-language': 'constructor' }, object.seed],
+    ];
+    for (const [headers, seed] of cases) {
+      const label = JSON.stringify(headers);
+      const full = await get('/lang', headers);
+      expect(full.status, label).toBe(200);
+      expect(full.body.equals(contentBytes(seed, 0, 9999)), label).toBe(true);
+      expect(full.headers, label).toMatchObject({
+        vary: 'accept-language',
+        etag: contentEtag(seed, 10_000),
+        'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT',
+      });
+      const part = await get('/lang', { ...headers, range: 'bytes=4000-4999' });
+      expect(part.status, label).toBe(206);
+      expect(part.headers.vary, label).toBe('accept-language');
+      expect(part.body.equals(contentBytes(seed, 4000, 4999)), label).toBe(true);
+    }
+    expect(object.etag).toBe(contentEtag(object.seed, 10_000));
+  });
+
+  it("says Vary on 304, 412, 416 and HEAD, and evaluates conditionals against the variant's validators", async () => {
+    origin.setObject('/lang-cond', { size: 1000, vary });
+    const fr = { 'accept-language': 'fr' };
+    const frEtag = contentEtag(11, 1000);
+    const deEtag = contentEtag(12, 1000);
+
+    const notModified = await get('/lang-cond', { ...fr, 'if-none-match': frEtag });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers).toMatchObject({ vary: 'accept-language', etag: frEtag });
+    expect((await get('/lang-cond', { ...fr, 'if-none-match': deEtag })).status).toBe(200);
+
+    const failed = await get('/lang-cond', { ...fr, range: 'bytes=0-9', 'if-match': deEtag });
+    expectNoContent412(failed);
+    expect(failed.headers.vary).toBe('accept-language');
+    expect((await get('/lang-cond', { ...fr, range: 'bytes=0-9', 'if-match': frEtag })).status).toBe(206);
+
+    const mismatch = await get('/lang-cond', {
+      'accept-language': 'de',
+      range: 'bytes=0-9',
+      'if-range': frEtag,
+    });
+    expect(mismatch.status).toBe(200);
+    expect(mismatch.body.equals(contentBytes(12, 0, 999))).toBe(true);
+
+    const unsatisfiable = await get('/lang-cond', { ...fr, range: 'bytes=1000-' });
+    expect(unsatisfiable.status).toBe(416);
+    expect(unsatisfiable.headers.vary).toBe('accept-language');
+
+    const head = await get('/lang-cond', { ...fr, range: 'bytes=0-9' }, 'HEAD');
+    expect(head.status).toBe(206);
+    expect(head.headers).toMatchObject({ vary: 'accept-language', etag: frEtag, 'content-length': '10' });
+  });
+
+  it('shares an explicit ETag between the variants, and gives none with etag: null', async () => {
+    origin.setObject('/lang-shared', { size: 100, vary, etag: '"shared"' });
+    const fr = await get('/lang-shared', { 'accept-language': 'fr' });
+    const de = await get('/lang-shared', { 'accept-language': 'de' });
+    expect([fr.headers.etag, de.headers.etag]).toEqual(['"shared"', '"shared"']);
+    expect(fr.body.equals(contentBytes(11, 0, 99))).toBe(true);
+    expect(de.body.equals(contentBytes(12, 0, 99))).toBe(true);
+    expect((await get('/lang-shared', { 'accept-language': 'de', 'if-none-match': '"shared"' })).status).toBe(
+      304,
+    );
+
+    origin.setObject('/lang-none', { size: 100, vary, etag: null });
+    for (const language of ['fr', 'de', 'en']) {
+      const res = await get('/lang-none', { 'accept-language': language });
+      expect(res.headers.etag, language).toBeUndefined();
+      expect(res.headers.vary, language).toBe('accept-language');
+    }
+  });
+
+  it("answers Vary: * with the object's own bytes", async () => {
+    const { seed, etag } = origin.setObject('/star', { size: 100, vary: '*' });
+    expect(origin.getObject('/star')?.vary).toBe('*');
+    const res = await get('/star', { 'accept-language': 'fr' });
+    expect(res.headers).toMatchObject({ vary: '*', etag });
+    expect(res.body.equals(contentBytes(seed, 0, 99))).toBe(true);
+    const part = await get('/star', { range: 'bytes=0-9', 'if-none-match': etag! });
+    expect(part.status).toBe(304);
+    expect(part.headers.vary).toBe('*');
+  });
+
+  it('keeps the vary spec across change-object', async () => {
+    const before = origin.setObject('/lang-chg', { size: 1000, vary });
+    origin.addFault({ path: '/lang-chg', fault: { type: 'change-object', size: 2000 } });
+    await get('/lang-chg');
+    const after = origin.getObject('/lang-chg')!;
+    expect(after).toMatchObject({ version: 2, size: 2000, seed: before.seed + 1, vary });
+    const fr = await get('/lang-chg', { 'accept-language': 'fr' });
+    expect(fr.headers).toMatchObject({ vary: 'accept-language', etag: contentEtag(11, 2000) });
+    expect(fr.headers['last-modified']).toBe(after.lastModified);
+    expect(fr.body.equals(contentBytes(11, 0, 1999))).toBe(true);
+    const other = await get('/lang-chg');
+    expect(other.headers.etag).toBe(contentEtag(after.seed, 2000));
+    expect(other.body.equals(contentBytes(after.seed, 0, 1999))).toBe(true);
+  });
+
+  it('rejects a vary header that is not a lower-case name and a variant seed that is not an integer', () => {
+    expect(() =>
+      origin.setObject('/bad', { size: 1, vary: { header: 'Accept-Language', seeds: {} } }),
+    ).toThrow(RangeError);
+    expect(() => origin.setObject('/bad', { size: 1, vary: { header: '', seeds: {} } })).toThrow(RangeError);
+    expect(() => origin.setObject('/bad', { size: 1, vary: { header: 'x', seeds: { a: 1.5 } } })).toThrow(
+      RangeError,
+    );
+    expect(origin.getObject('/bad')).toBeUndefined();
+  });
+});
+
+describe('credentials', () => {
+  // The pattern to copy: a 403 fault for every request without the token, and `Cache-Control: private` on
+  // what the token gets (RFC 9111 §3.5: a shared cache must not store a response to an authorized request
+  // unless it explicitly allows it).
+  it('answers 403 without `Authorization: Bearer t` and serves private ranges with it', async () => {
+    const { seed } = origin.setObject('/secret', { size: 10_000, cacheControl: 'private' });
+    origin.addFault({
+      path: '/secret',
+      times: Number.POSITIVE_INFINITY,
+      match: (r) => r.headers.authorization !== 'Bearer t',
+      fault: { type: 'status', status: 403 },
+    });
+    const range = 'bytes=1000-1999';
+    const attempts: Array<Record<string, string>> = [{ range }, { range, authorization: 'Bearer nope' }];
+    for (const headers of attempts) {
+      const denied = await get('/secret', headers);
+      expect(denied.status).toBe(403);
+      expect(denied.headers['cache-control']).toBeUndefined();
+      expect(denied.headers['content-range']).toBeUndefined();
+    }
+    for (let i = 0; i < 2; i++) {
+      const res = await get('/secret', { range, authorization: 'Bearer t' });
+      expect(res.status).toBe(206);
+      expect(res.headers['cache-control']).toBe('private');
+      expect(res.headers['content-range']).toBe('bytes 1000-1999/10000');
+      expect(res.body.equals(contentBytes(seed, 1000, 1999))).toBe(true);
+    }
+  });
+});
+
 describe('faults', () => {
   it('answers a status fault with Retry-After and body once, then serves normally', async () => {
     origin.setObject('/st', { size: 100 });
@@ -365,6 +584,49 @@ describe('faults', () => {
     origin.addFault({ fault: { type: 'etag', value: null } });
     expect((await get('/val')).headers.etag).toBeUndefined();
     expect((await get('/val')).headers.etag).toBe(etag);
+    origin.addFault({ fault: { type: 'last-modified', value: null } });
+    expect((await get('/val')).headers['last-modified']).toBeUndefined();
+    expect((await get('/val')).headers['last-modified']).toBe('Mon, 01 Jan 2024 00:00:00 GMT');
+  });
+
+  // Before, a validator fault also replaced the validator the origin evaluated preconditions against, so each
+  // assertion below had the opposite outcome (200 for the 304s, 412 or a full 200 for the 206s). A real origin
+  // behind a middlebox that mangles or strips the header still decides on its own validators.
+  it('evaluates preconditions against the real validators, whatever a validator fault sends', async () => {
+    const { etag, lastModified, seed } = origin.setObject('/realval', { size: 1000 });
+    const range = 'bytes=10-19';
+    const later = 'Fri, 01 Mar 2024 00:00:00 GMT';
+
+    origin.addFault({ fault: { type: 'etag', value: '"changed"' } });
+    const notModified = await get('/realval', { 'if-none-match': etag! });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.etag).toBe('"changed"');
+    origin.addFault({ fault: { type: 'etag', value: '"changed"' } });
+    expect((await get('/realval', { 'if-none-match': '"changed"' })).status).toBe(200);
+
+    origin.addFault({ fault: { type: 'etag', value: '"changed"' } });
+    const ifRange = await get('/realval', { range, 'if-range': etag! });
+    expect(ifRange.status).toBe(206);
+    expect(ifRange.headers.etag).toBe('"changed"');
+    expect(ifRange.body.equals(contentBytes(seed, 10, 19))).toBe(true);
+
+    origin.addFault({ fault: { type: 'etag', value: null } });
+    const ifMatch = await get('/realval', { range, 'if-match': etag! });
+    expect(ifMatch.status).toBe(206);
+    expect(ifMatch.headers.etag).toBeUndefined();
+
+    origin.addFault({ fault: { type: 'last-modified', value: later } });
+    const unmodified = await get('/realval', { 'if-modified-since': lastModified! });
+    expect(unmodified.status).toBe(304);
+    expect(unmodified.headers['last-modified']).toBe(later);
+
+    origin.addFault({ fault: { type: 'last-modified', value: later } });
+    expect((await get('/realval', { range, 'if-unmodified-since': lastModified! })).status).toBe(206);
+
+    origin.addFault({ fault: { type: 'last-modified', value: null } });
+    const byDate = await get('/realval', { range, 'if-range': lastModified! });
+    expect(byDate.status).toBe(206);
+    expect(byDate.headers['last-modified']).toBeUndefined();
   });
 
   it('ignores Range for one response', async () => {
@@ -609,6 +871,14 @@ async function get(
   const res = await request(origin.url(path), { dispatcher: agent, method, headers });
   const body = Buffer.from(await res.body.arrayBuffer());
   return { status: res.statusCode, headers: res.headers, body } satisfies Got;
+}
+
+/** A 412 carries no body and no Content-Range. */
+function expectNoContent412(res: Got): void {
+  expect(res.status).toBe(412);
+  expect(res.body).toHaveLength(0);
+  expect(res.headers['content-length']).toBe('0');
+  expect(res.headers['content-range']).toBeUndefined();
 }
 
 /** Reads as much of the body as arrives and reports how the response ended. */

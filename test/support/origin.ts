@@ -13,6 +13,10 @@
  *   `status` and `hang` end the pipeline early.
  * - `n` in a fault matcher, `stats.byPath` and `rangeCounts()` count from the last {@link TestOrigin.resetStats}.
  * - `stats.bytesSent` counts body bytes handed to sockets (headers excluded).
+ * - Validator faults (`etag`, `last-modified`) rewrite only the response header: preconditions are evaluated
+ *   against the object's real validators, as behind a middlebox that mangles the header on the way out.
+ * - An object with {@link ObjectSpec.vary} serves one variant per value of a request header; every response
+ *   about it (200, 206, 304, 412, 416, HEAD) says `Vary`.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -28,7 +32,13 @@ import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { contentBytes, contentEtag, fillContent, MAX_CONTENT_SIZE } from './content.js';
 
-/** One way a response can misbehave; see {@link FaultRule}. */
+/**
+ * One way a response can misbehave; see {@link FaultRule}.
+ *
+ * The validator faults (`etag`, `last-modified`) change only what the response says, as a middlebox that
+ * rewrites or strips the header on the way would: the origin still evaluates `If-Match`, `If-None-Match`,
+ * `If-Unmodified-Since`, `If-Modified-Since` and `If-Range` against the object's real, current validators.
+ */
 export type Fault =
   /** Answer this status (with an optional `Retry-After` and text body) instead of the object. */
   | { readonly type: 'status'; readonly status: number; readonly retryAfter?: string; readonly body?: string }
@@ -43,10 +53,10 @@ export type Fault =
       readonly end?: number;
       readonly total?: number | '*';
     }
-  /** This response carries a different ETag, or none (`null`). */
+  /** This response's `ETag` header says `value`, or is absent (`null`); preconditions still see the real one. */
   | { readonly type: 'etag'; readonly value: string | null }
-  /** This response carries a different Last-Modified. */
-  | { readonly type: 'last-modified'; readonly value: string }
+  /** This response's `Last-Modified` header says `value`, or is absent (`null`); preconditions see the real one. */
+  | { readonly type: 'last-modified'; readonly value: string | null }
   /** Answer `200` with the full body whatever the `Range`. */
   | { readonly type: 'ignore-range' }
   /** Chunked body, no `Content-Length`, `Content-Range: bytes a-b/*`. */
@@ -61,7 +71,11 @@ export type Fault =
   | { readonly type: 'hang' }
   /** Hold the response until `until` settles, then answer normally — a gate for deterministic concurrency tests. */
   | { readonly type: 'wait'; readonly until: PromiseLike<unknown> }
-  /** Permanently replace the object by a new version before answering (seed defaults to the old seed + 1). */
+  /**
+   * Permanently replace the object by a new version before answering (seed defaults to the old seed + 1). The
+   * `vary` spec is kept as it was: the variants listed in its `seeds` keep their bytes (a new `size` applies to
+   * them too), only the default variant takes the new seed.
+   */
   | {
       readonly type: 'change-object';
       readonly size?: number;
@@ -91,12 +105,28 @@ export interface FaultRule {
   readonly fault: Fault;
 }
 
+/**
+ * Variants of one object selected by a request header (see {@link ObjectSpec.vary}).
+ *
+ * @example
+ * origin.setObject('/v', { size: 1000, vary: { header: 'accept-language', seeds: { fr: 11, de: 12 } } });
+ */
+export interface VarySpec {
+  /** The request header (lower-case) that selects the variant; echoed as given in `Vary`. */
+  readonly header: string;
+  /** Request header value → content seed of that variant; a missing or unlisted value gets the object's `seed`. */
+  readonly seeds: Readonly<Record<string, number>>;
+}
+
 /** How an object is registered with {@link TestOrigin.setObject}. */
 export interface ObjectSpec {
   readonly size: number;
   /** @default a hash of the path, so two objects never share bytes */
   readonly seed?: number;
-  /** `null` = no ETag. @default the strong {@link contentEtag}(seed, size) */
+  /**
+   * `null` = no ETag; a string is shared by every variant.
+   * @default the strong {@link contentEtag}(seed, size), of each variant's own seed with `vary`
+   */
   readonly etag?: string | null;
   /** `null` = no Last-Modified. @default `Mon, 01 Jan 2024 00:00:00 GMT` */
   readonly lastModified?: string | null;
@@ -105,6 +135,12 @@ export interface ObjectSpec {
   readonly cacheControl?: string;
   /** Extra response headers (lower-case names). */
   readonly headers?: Readonly<Record<string, string | readonly string[]>>;
+  /**
+   * Serve variants by a request header: the bytes are `contentBytes(variantSeed, …)`, each variant has its
+   * own default ETag, Last-Modified is shared, and every response carries `Vary: <header>`. `'*'` answers
+   * `Vary: *` with the object's own bytes.
+   */
+  readonly vary?: VarySpec | '*';
 }
 
 /** An object as the origin currently serves it. */
@@ -117,6 +153,8 @@ export interface OriginObject {
   readonly contentType: string;
   readonly cacheControl: string | undefined;
   readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  /** As registered (kept by `change-object`); `seed` and `etag` above are those of the default variant. */
+  readonly vary: VarySpec | '*' | undefined;
   /** 1 when registered, +1 per `change-object`. */
   readonly version: number;
 }
@@ -204,6 +242,8 @@ export function startOrigin(options: OriginOptions = {}): Promise<TestOrigin> {
 export class TestOrigin extends EventEmitter<OriginEvents> {
   readonly #server: Server;
   readonly #objects = new Map<string, OriginObject>();
+  /** Objects whose ETag was given as a string (shared by every variant) rather than derived from the seed. */
+  readonly #explicitEtags = new WeakSet<OriginObject>();
   readonly #rules: Array<{ rule: FaultRule; left: number }> = [];
   readonly #ranges = new Map<string, Map<string, number>>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -301,6 +341,7 @@ export class TestOrigin extends EventEmitter<OriginEvents> {
     if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) {
       throw new RangeError(`Expected \`seed\` to be an integer, got \`${spec.seed}\`.`);
     }
+    const vary = checkVary(spec.vary);
     const seed = spec.seed ?? fnv1a(path);
     const object: OriginObject = {
       path,
@@ -311,8 +352,10 @@ export class TestOrigin extends EventEmitter<OriginEvents> {
       contentType: spec.contentType ?? 'application/octet-stream',
       cacheControl: spec.cacheControl,
       headers: spec.headers ?? {},
+      vary,
       version: 1,
     };
+    if (typeof spec.etag === 'string') this.#explicitEtags.add(object);
     this.#objects.set(path, object);
     return object;
   }
@@ -574,22 +617,30 @@ export class TestOrigin extends EventEmitter<OriginEvents> {
       return this.#sendSmall(req, res, entry, 405, { ...textHeaders(0), allow: 'GET, HEAD' }, '');
     }
 
-    const etag = plan.etag !== undefined ? plan.etag : object.etag;
-    const lastModified = plan.lastModified ?? object.lastModified;
+    // Preconditions see the real validators of the selected variant; validator faults only rewrite the headers.
+    const { seed, etag } = selectVariant(object, this.#explicitEtags.has(object), req.headers);
+    const { size, lastModified } = object;
+    const sentEtag = plan.etag !== undefined ? plan.etag : etag;
+    const sentLastModified = plan.lastModified !== undefined ? plan.lastModified : lastModified;
     const headers: OutgoingHttpHeaders = { 'accept-ranges': 'bytes', ...object.headers };
-    if (etag !== null) headers.etag = etag;
-    if (lastModified !== null) headers['last-modified'] = lastModified;
+    if (sentEtag !== null) headers.etag = sentEtag;
+    if (sentLastModified !== null) headers['last-modified'] = sentLastModified;
     if (object.cacheControl !== undefined) headers['cache-control'] = object.cacheControl;
+    const vary = object.vary === undefined ? undefined : object.vary === '*' ? '*' : object.vary.header;
+    if (vary !== undefined) headers.vary = vary;
 
     const precondition = evaluatePreconditions(req.headers, method, etag, lastModified);
     if (precondition === 304) {
-      // §15.4.5: a 304 carries the validators and Cache-Control but no content, so no Content-Length.
+      // §15.4.5: a 304 carries the validators, Cache-Control and Vary but no content, so no Content-Length.
       return this.#sendSmall(req, res, entry, 304, headers, '');
     }
-    if (precondition === 412) return this.#sendSmall(req, res, entry, 412, textHeaders(0), '');
+    if (precondition === 412) {
+      // No body, no Content-Range; `Vary` because which variant's validators failed depends on the header.
+      const h412 = vary === undefined ? textHeaders(0) : { ...textHeaders(0), vary };
+      return this.#sendSmall(req, res, entry, 412, h412, '');
+    }
     headers['content-type'] = object.contentType;
 
-    const { size, seed } = object;
     let start = 0;
     let end = size - 1;
     let partial = false;
@@ -752,7 +803,9 @@ export class TestOrigin extends EventEmitter<OriginEvents> {
     }
     const defaultEtag = old.etag === null ? null : contentEtag(seed, size);
     const etag = change.etag === undefined ? defaultEtag : change.etag;
-    this.#objects.set(path, { ...old, seed, size, etag, lastModified, version: old.version + 1 });
+    const object: OriginObject = { ...old, seed, size, etag, lastModified, version: old.version + 1 };
+    if (typeof change.etag === 'string') this.#explicitEtags.add(object);
+    this.#objects.set(path, object);
   }
 
   /** A timer cleared by `close()`; resolves early when the response closes. */
@@ -788,7 +841,7 @@ interface Plan {
   truncate?: number;
   contentRange?: { start?: number; end?: number; total?: number | '*' };
   etag?: string | null;
-  lastModified?: string;
+  lastModified?: string | null;
   ignoreRange?: boolean;
   noLength?: boolean;
   gzip?: boolean;
@@ -810,6 +863,8 @@ type ParsedRange =
   | { readonly kind: 'single'; readonly start: number; readonly end: number; readonly lastPos?: number };
 
 const NOT_A_RANGE: ParsedRange = { kind: 'none' };
+/** An RFC 9110 §5.6.2 token in lower case. */
+const LOWER_TOKEN = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const EMPTY = Buffer.alloc(0);
 const DEFAULT_LAST_MODIFIED = 'Mon, 01 Jan 2024 00:00:00 GMT';
 const MAX_THROTTLE_CHUNK = 64 * 1024;
@@ -860,6 +915,41 @@ function applyFault(plan: Plan, fault: Fault): void {
       plan.change = fault;
       return;
   }
+}
+
+/** Validates a {@link VarySpec} and copies it, so later changes to the caller's object do not leak in. */
+function checkVary(vary: VarySpec | '*' | undefined): VarySpec | '*' | undefined {
+  if (vary === undefined || vary === '*') return vary;
+  if (!LOWER_TOKEN.test(vary.header) || vary.header === '*') {
+    throw new RangeError(`Expected \`vary.header\` to be a lower-case header name, got \`${vary.header}\`.`);
+  }
+  for (const [value, seed] of Object.entries(vary.seeds)) {
+    if (!Number.isSafeInteger(seed)) {
+      throw new RangeError(
+        `Expected \`vary.seeds[${JSON.stringify(value)}]\` to be an integer, got \`${seed}\`.`,
+      );
+    }
+  }
+  return Object.freeze({ header: vary.header, seeds: Object.freeze({ ...vary.seeds }) });
+}
+
+/**
+ * The variant a request selects: its seed, and its real ETag — derived from that seed unless the object's ETag
+ * was given explicitly (shared) or is absent.
+ */
+function selectVariant(
+  object: OriginObject,
+  explicitEtag: boolean,
+  headers: IncomingHttpHeaders,
+): { seed: number; etag: string | null } {
+  const { vary } = object;
+  if (vary === undefined || vary === '*') return { seed: object.seed, etag: object.etag };
+  const value = headerText(headers[vary.header]);
+  if (value === undefined || !Object.hasOwn(vary.seeds, value))
+    return { seed: object.seed, etag: object.etag };
+  const seed = vary.seeds[value] as number;
+  const etag = object.etag === null || explicitEtag ? object.etag : contentEtag(seed, object.size);
+  return { seed, etag };
 }
 
 function textHeaders(length: number): OutgoingHttpHeaders {
