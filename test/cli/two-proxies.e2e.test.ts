@@ -1,5 +1,5 @@
 /**
- * Two real `slice-proxy` processes sharing one `redis-server` (SPEC R16): the second serves what the first
+ * Two real `slice-proxy` processes sharing one `redis-server` (R16): the second serves what the first
  * cached without asking the origin, and concurrent cold requests split across both fetch every slice past the
  * reference from the origin once (the fill claims in Redis, R12).
  */

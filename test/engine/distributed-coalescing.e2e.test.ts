@@ -1,5 +1,5 @@
 /**
- * Coalescing across processes (SPEC R12, R16): two fetchers — two "processes", each with its own Redis store
+ * Coalescing across processes (R12, R16): two fetchers — two "processes", each with its own Redis store
  * on one real `redis-server` — claim each slice's fill in Redis, so concurrent cold requests split across
  * both fetch every slice from the origin once; the second serves what the first cached without the origin;
  * and a Redis killed mid-download changes nothing the client gets.

@@ -1,5 +1,5 @@
 /**
- * Freshness (SPEC R7): a stale object is revalidated once, with a conditional request on the reference slice;
+ * Freshness (R7): a stale object is revalidated once, with a conditional request on the reference slice;
  * a 304 renews the whole object without moving a slice, and a changed validator retires the old version.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';

@@ -340,7 +340,7 @@ describe('tieredStorage with memory in front of Redis', () => {
     },
   );
 
-  it('claims fills through the Redis tier, so processes sharing it coordinate (SPEC R16)', async () => {
+  it('claims fills through the Redis tier, so processes sharing it coordinate (R16)', async () => {
     const shared = { url: redis.url, prefix: `tiered-lock${++prefixes}:` };
     const one = tieredStorage([memoryStorage(), redisStorage(shared)]);
     const two = tieredStorage([memoryStorage(), redisStorage(shared)]);
