@@ -6,6 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
+import { optionError } from '../core/errors.js';
 import type { ByteRange, CacheEntryMeta, CacheStats, CacheStorage } from '../ports.js';
 
 /** Options of {@link memoryStorage}. */
@@ -23,6 +24,7 @@ export interface MemoryStorageOptions {
  * Creates an in-memory {@link CacheStorage} with an LRU byte budget. Entries past their `expiresAt` are
  * never returned.
  *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `maxBytes` is not a positive integer.
  * @example
  * ```ts
  * import { createSliceFetcher, memoryStorage } from 'slice-fetch';
@@ -32,7 +34,7 @@ export interface MemoryStorageOptions {
 export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw new RangeError(`Expected \`maxBytes\` to be a positive integer, got \`${String(maxBytes)}\`.`);
+    throw optionError('maxBytes', 'a positive integer', maxBytes);
   }
   const now = options.now ?? Date.now;
   const lru = new LRUCache<string, Entry>({ maxSize: maxBytes });
@@ -48,6 +50,16 @@ export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage 
         return undefined;
       }
       return range === undefined ? entry.chunks : sliceChunks(entry.chunks, range.start, range.end);
+    },
+    has(key: string): boolean {
+      // `peek` leaves the LRU order alone: asking is not using.
+      const entry = lru.peek(key);
+      if (entry === undefined) return false;
+      if (entry.meta.expiresAt <= now()) {
+        lru.delete(key);
+        return false;
+      }
+      return true;
     },
     set(key: string, value: Chunks, meta: CacheEntryMeta): void {
       // lru-cache needs a positive size; an empty slice is charged one byte.

@@ -1,15 +1,15 @@
 /**
- * A Redis slice store (SPEC R16): a fleet of proxies shares one slice cache. Binary values, a TTL on every
+ * A Redis slice store (R16): a fleet of proxies shares one slice cache. Binary values, a TTL on every
  * key, cluster-ready hash-tagged keys, per-object purge through an index set (never `KEYS`/`SCAN`), and
  * fail-open behaviour when Redis goes away or hangs. Loaded only through the `slice-fetch/redis` subpath, so the root
- * entry never pulls in a Redis client (STYLE §4). Needs Redis ≥ 7.0 (`PEXPIRE … NX|GT`).
+ * entry never pulls in a Redis client. Needs Redis ≥ 7.0 (`PEXPIRE … NX|GT`).
  *
  * Why node-redis 5 and not ioredis: node-redis writes a `Buffer` argument to the socket as is (its encoder
  * emits `[header, buffer, …]` and the socket writes them corked), while ioredis builds every command into
  * one new buffer — a second copy of each 1 MiB slice. node-redis also maps bulk replies to `Buffer` with
  * `RESP_TYPES.BLOB_STRING` (no base64, no UTF-8 round trip), pipelines every command issued in one tick
  * into one write by itself, has `disableOfflineQueue` for fail-fast while disconnected, and is the client
- * Redis maintains (PERFORMANCE.md §11.9).
+ * Redis maintains.
  *
  * Layout: an entry lives at `<prefix>{<tag>}:<key>` where `<tag>` is the key's part before the first `.`
  * (the 32-hex object prefix of the core's keys), and every object has an index set
@@ -35,7 +35,7 @@
  * the database) per call: fine for a metrics scrape, not for every request. `statsSource: 'info'` answers in
  * O(1) from `INFO memory` (`used_memory`) and `DBSIZE` instead, which describe the whole database.
  *
- * Fill claims (SPEC R16): `lock(key, ttl)` is `SET <prefix>{<tag>}#lock:<key> <token> NX PX ttl` — same hash
+ * Fill claims (R16, R12): `lock(key, ttl)` is `SET <prefix>{<tag>}#lock:<key> <token> NX PX ttl` — same hash
  * tag as the entry — and `unlock` a compare-and-delete script on this store's random token, so fleets of
  * proxies fetch each slice from the origin once; a claim lapses by itself when its holder dies.
  *
@@ -52,7 +52,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, RESP_TYPES, type RedisArgument } from 'redis';
 import { chunksLength } from '../core/chunks.js';
-import { SliceFetchError } from '../core/errors.js';
+import { optionError, SliceFetchError } from '../core/errors.js';
 import { objectKeyPrefix } from '../core/keys.js';
 import type { ByteRange, CacheChunks, CacheEntryMeta, CacheStats, CacheStorage } from '../ports.js';
 
@@ -110,6 +110,8 @@ export interface RedisStorageOptions {
 export interface RedisStorage extends CacheStorage {
   /** Reads an entry, or a sub-range of it through `GETRANGE`; resolves `undefined` on a miss. */
   get(key: string, range?: ByteRange): Promise<CacheChunks | undefined>;
+  /** Whether the entry exists (Redis drops it at its TTL), with one `EXISTS`. */
+  has(key: string): Promise<boolean>;
   /** Reads several whole entries in one pipelined round trip, in order; `undefined` for each miss. */
   getMany(keys: readonly string[]): Promise<(CacheChunks | undefined)[]>;
   /** Claims the fill of `key` for `ttlMs` across every process on this Redis; `true` when claimed. */
@@ -206,6 +208,14 @@ export function redisStorage(options: RedisStorageOptions = {}): RedisStorage {
       if (!(reply instanceof Uint8Array)) return undefined;
       // GETRANGE answers "" for a missing key: an empty sub-range reads as a miss.
       return range !== undefined && reply.byteLength === 0 ? undefined : [reply];
+    },
+
+    async has(key) {
+      // One EXISTS per key: node-redis pipelines the calls made in one tick into one write.
+      const reply = await call('EXISTS', () =>
+        client.sendCommand(['EXISTS', entryKey(prefix, key)], STRINGS),
+      );
+      return Number(reply) > 0;
     },
 
     async getMany(keys) {
@@ -348,27 +358,27 @@ const UNLOCK_SCRIPT =
 
 function resolveOptions(options: RedisStorageOptions): ResolvedOptions {
   if (options.client !== undefined && options.url !== undefined) {
-    throw configError('client', 'either `client` or `url`', 'both');
+    throw optionError('client', 'either `client` or `url`', 'both');
   }
   const prefix = options.prefix ?? 'slice-fetch:';
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw configError('prefix', 'a string without `{` or `}`', prefix);
+    throw optionError('prefix', 'a string without `{` or `}`', prefix);
   }
   const ttlSeconds = options.ttlSeconds ?? 7 * 24 * 3600;
   if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) {
-    throw configError('ttlSeconds', 'a positive integer', ttlSeconds);
+    throw optionError('ttlSeconds', 'a positive integer', ttlSeconds);
   }
   const { maxBytes } = options;
   if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
-    throw configError('maxBytes', 'a positive integer', maxBytes);
+    throw optionError('maxBytes', 'a positive integer', maxBytes);
   }
   const timeoutMs = options.timeoutMs ?? 2000;
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1) {
-    throw configError('timeoutMs', 'a positive integer', timeoutMs);
+    throw optionError('timeoutMs', 'a positive integer', timeoutMs);
   }
   const statsSource = options.statsSource ?? 'scan';
   if (statsSource !== 'scan' && statsSource !== 'info') {
-    throw configError('statsSource', "'scan' or 'info'", statsSource);
+    throw optionError('statsSource', "'scan' or 'info'", statsSource);
   }
   return {
     client: options.client,
@@ -381,16 +391,6 @@ function resolveOptions(options: RedisStorageOptions): ResolvedOptions {
     onError: options.onError ?? (() => undefined),
     now: options.now ?? Date.now,
   };
-}
-
-function configError(path: string, expected: string, got: unknown): SliceFetchError {
-  return new SliceFetchError(
-    'ERR_SLICE_CONFIG',
-    `Expected \`${path}\` to be ${expected}, got \`${String(got)}\`.`,
-    {
-      paths: [path],
-    },
-  );
 }
 
 function createOwnClient(url: string, onError: (error: unknown) => void): OwnClient {

@@ -1,5 +1,5 @@
 /**
- * A tiered slice store (SPEC R16): fast, small tiers in front of slow, shared ones — typically memory in
+ * A tiered slice store (R16): fast, small tiers in front of slow, shared ones — typically memory in
  * front of Redis or disk. Reads go down the tiers and promote a hit into every tier above it; writes go to
  * all tiers at once; a failing tier is skipped, and an operation fails only when every tier failed.
  *
@@ -17,7 +17,7 @@
  * @module
  */
 import { LRUCache } from 'lru-cache';
-import { SliceFetchError } from '../core/errors.js';
+import { optionError, SliceFetchError } from '../core/errors.js';
 import type {
   Awaitable,
   ByteRange,
@@ -40,8 +40,10 @@ export interface TieredStorageOptions {
  * into tiers 0…k−1 (promotion failures are ignored); `set` writes every tier; `delete` and `purgeObject`
  * clear every tier (`purgeObject` resolves the largest count of any tier — the upper tiers hold copies of
  * the lower ones, so summing would count one entry twice); `stats` lists each tier under `tiers` (a failed
- * tier as zeros) with the largest tier's bytes and entries on top, for the same reason; `close` closes
- * every tier. A call rejects only when every tier failed (`close`: when any did).
+ * tier as zeros) with the largest tier's bytes and entries on top, for the same reason; `has` asks the tiers
+ * in order and says `true` at the first that holds the entry (a tier without `has` counts as not holding it;
+ * the tiered store has `has` when any tier does); `close` closes every tier. A call rejects only when every
+ * tier failed (`close`: when any did).
  *
  * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when `tiers` is empty or an option is out of range.
  * @example
@@ -57,16 +59,18 @@ export function tieredStorage(
   options: TieredStorageOptions = {},
 ): CacheStorage {
   if (!Array.isArray(tiers) || tiers.length === 0) {
-    throw configError('tiers', 'a non-empty array of stores', Array.isArray(tiers) ? tiers.length : tiers);
+    throw optionError('tiers', 'a non-empty array of stores', Array.isArray(tiers) ? tiers.length : tiers);
   }
   const max = options.maxTrackedEntries ?? 16_384;
   if (!Number.isSafeInteger(max) || max < 1)
-    throw configError('maxTrackedEntries', 'a positive integer', max);
+    throw optionError('maxTrackedEntries', 'a positive integer', max);
   const now = options.now ?? Date.now;
   const stack = [...tiers];
   const first = stack[0] as CacheStorage;
   const known = new LRUCache<string, CacheEntryMeta>({ max });
   const promotions = new Set<Promise<void>>();
+  /** How many tiers can say whether they hold an entry. */
+  const answering = tiers.filter((tier) => typeof tier.has === 'function').length;
 
   async function readFrom(
     start: number,
@@ -113,6 +117,38 @@ export function tieredStorage(
     }
   }
 
+  /**
+   * Asks the tiers from `start` on, in order, whether they hold `key`, and stops at the first `true`. A tier
+   * without `has` cannot tell and counts as not holding it; a failing tier is skipped. Synchronous while the
+   * tiers asked answer synchronously (a memory tier in front); rejects only when every tier that can answer failed.
+   */
+  function hasFrom(start: number, key: string, failures: unknown[]): Awaitable<boolean> {
+    for (let k = start; k < stack.length; k++) {
+      const tier = stack[k] as CacheStorage;
+      if (tier.has === undefined) continue;
+      let held: Awaitable<boolean>;
+      try {
+        held = tier.has(key);
+      } catch (error) {
+        failures.push(error);
+        continue;
+      }
+      if (isPromise(held)) {
+        return held.then(
+          (yes) => yes || hasFrom(k + 1, key, failures),
+          (error: unknown) => {
+            failures.push(error);
+            return hasFrom(k + 1, key, failures);
+          },
+        );
+      }
+      if (held) return true;
+    }
+    return failures.length > 0 && failures.length === answering
+      ? Promise.reject(allFailed('has', failures))
+      : false;
+  }
+
   /** Runs a delete or purge once the promotions already being written have landed (see the module notes). */
   async function clear<T>(run: () => Promise<T>): Promise<T> {
     await Promise.allSettled(promotions);
@@ -152,6 +188,8 @@ export function tieredStorage(
             (coordinator.lock as NonNullable<CacheStorage['lock']>)(key, ttlMs),
           unlock: (key: string) => coordinator.unlock?.(key),
         }),
+    // Present only when some tier can answer: a `has` that always said no would turn every HIT into a MISS.
+    ...(answering === 0 ? {} : { has: (key: string) => hasFrom(0, key, []) }),
     // In-process only when every tier is; trusted without the engine's checksum only when every tier is
     // in-process or checks its own (memory in front of disk). Otherwise every tier stores the checksummed slice.
     inProcess: tiers.every((tier) => tier.inProcess === true),
@@ -233,14 +271,4 @@ function ignore(): void {}
 function allFailed(what: string, failures: unknown[]): SliceFetchError {
   const message = `Every tier of the tiered store failed to ${what} (${failures.length} tiers).`;
   return new SliceFetchError('ERR_SLICE_CACHE', message, { cause: new AggregateError(failures, message) });
-}
-
-function configError(path: string, expected: string, got: unknown): SliceFetchError {
-  return new SliceFetchError(
-    'ERR_SLICE_CONFIG',
-    `Expected \`${path}\` to be ${expected}, got \`${String(got)}\`.`,
-    {
-      paths: [path],
-    },
-  );
 }

@@ -1,7 +1,7 @@
 /**
  * The shared conformance suite of the {@link CacheStorage} port: every store (memory, disk, Redis, tiered, or
  * yours) runs the same cases, so "keeps every byte intact, never serves an expired entry, respects its byte
- * budget, purges every version of an object" (SPEC R7, P13) is checked once, the same way, for all of them.
+ * budget, purges every version of an object" (R7, P13) is checked once, the same way, for all of them.
  * Shipped as `slice-fetch/testing`; it needs vitest (an optional peer). Over 200 lines because it is one
  * case list, each case short.
  *
@@ -39,6 +39,8 @@ export type CacheStorageConformanceCase =
   | 'allocate'
   | 'expired-at-set'
   | 'expiry-clock'
+  | 'has'
+  | 'has-expiry'
   | 'delete'
   | 'purge-object'
   | 'stats'
@@ -82,7 +84,7 @@ export function runCacheStorageConformance(
       it.skip(`${title} (skipped: ${reason})`, () => {});
       return;
     }
-    it(title, () => withStores(factory, body));
+    it(title, (context) => withStores(factory, body, (note) => context.skip(note)));
   };
 
   describe(`CacheStorage conformance: ${name}`, () => {
@@ -183,6 +185,48 @@ export function runCacheStorageConformance(
         time += 2;
         expect(await store.get(key(A, 0))).toBeUndefined();
         expect(await store.get(key(A, 0), { start: 0, end: 0 })).toBeUndefined();
+      },
+    );
+
+    test(
+      'has',
+      'says whether it holds an entry: not before set, yes after, not after delete or purge (when it has `has`)',
+      async (open, _closing, skipCase) => {
+        const store = await open();
+        const has = hasOf(store, skipCase);
+        expect(await has(key(A, 0))).toBe(false);
+        await store.set(key(A, 0), [bytes(10, 1)], meta(A, 0, 10));
+        await store.set(key(A, 1, 'etag:"v2"'), [bytes(10, 2)], meta(A, 1, 10, 'etag:"v2"'));
+        await store.set(metadataKey(A), [json({ a: 1 })], metadataMeta(A));
+        await store.set(key(B, 0), [bytes(10, 3)], meta(B, 0, 10));
+        await store.set(key(B, 1), [bytes(10, 4)], { ...meta(B, 1, 10), expiresAt: Date.now() - 60_000 });
+        expect(await has(key(A, 0))).toBe(true);
+        expect(await has(key(A, 1, 'etag:"v2"'))).toBe(true);
+        expect(await has(metadataKey(A))).toBe(true);
+        expect(await has(key(A, 1))).toBe(false); // another version's key
+        expect(await has(key(B, 1))).toBe(false); // expired when written
+        expect(await store.delete(key(A, 0))).toBe(true);
+        expect(await has(key(A, 0))).toBe(false);
+        expect(await store.purgeObject(A)).toBe(2);
+        expect(await has(key(A, 1, 'etag:"v2"'))).toBe(false);
+        expect(await has(metadataKey(A))).toBe(false);
+        expect(await has(key(B, 0))).toBe(true);
+        expectChunks(await store.get(key(B, 0)), bytes(10, 3)); // asking read nothing away
+      },
+    );
+
+    test(
+      'has-expiry',
+      'stops saying it holds an entry once the injected clock passes its expiresAt (when it has `has`)',
+      async (open, _closing, skipCase) => {
+        let time = 1_900_000_000_000;
+        const store = await open({ now: () => time });
+        const has = hasOf(store, skipCase);
+        await store.set(key(A, 0), [bytes(64, 1)], { ...meta(A, 0, 64), expiresAt: time + 1000 });
+        time += 999;
+        expect(await has(key(A, 0))).toBe(true);
+        time += 2;
+        expect(await has(key(A, 0))).toBe(false);
       },
     );
 
@@ -342,8 +386,15 @@ export function runCacheStorageConformance(
 // ---------------------------------------------------------------------------------------------------------
 
 type Open = (options?: Partial<CacheStorageFactoryOptions>) => Promise<CacheStorage>;
-/** A case: opens its stores through `open`; a case that closes a store itself reports it through `closing`. */
-type CaseBody = (open: Open, closing: (store: CacheStorage) => void) => Promise<void>;
+/**
+ * A case: opens its stores through `open`; a case that closes a store itself reports it through `closing`; a
+ * case that does not apply to the store it got (an optional method missing) ends itself through `skip`.
+ */
+type CaseBody = (
+  open: Open,
+  closing: (store: CacheStorage) => void,
+  skip: (note: string) => never,
+) => Promise<void>;
 
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const A = 'https://conformance.test/a.bin';
@@ -351,7 +402,11 @@ const B = 'https://conformance.test/b.bin';
 const SLICE_SIZE = 1 << 20;
 
 /** Runs one case; closes every store it opened (unless the case did) and calls the factory's cleanups. */
-async function withStores(factory: CacheStorageFactory, body: CaseBody): Promise<void> {
+async function withStores(
+  factory: CacheStorageFactory,
+  body: CaseBody,
+  skip: (note: string) => never,
+): Promise<void> {
   const opened: CacheStorageUnderTest[] = [];
   const closedByCase = new WeakSet<CacheStorage>();
   const open: Open = async (options) => {
@@ -360,13 +415,20 @@ async function withStores(factory: CacheStorageFactory, body: CaseBody): Promise
     return underTest.store;
   };
   try {
-    await body(open, (store) => closedByCase.add(store));
+    await body(open, (store) => closedByCase.add(store), skip);
   } finally {
     for (const { store, cleanup } of opened) {
       if (!closedByCase.has(store)) await store.close();
       await cleanup?.();
     }
   }
+}
+
+/** The store's `has`, bound to it; skips the case when the store has none. */
+function hasOf(store: CacheStorage, skip: (note: string) => never): (key: string) => Promise<boolean> {
+  const has = store.has;
+  if (has === undefined) return skip('the store has no `has`');
+  return async (k) => has.call(store, k);
 }
 
 function key(objectKey: string, index: number, validator = 'etag:"v1"'): string {

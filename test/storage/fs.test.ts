@@ -352,3 +352,34 @@ describe('fsStorage', () => {
     await restarted.close();
   });
 });
+
+describe('fsStorage has', () => {
+  it('answers from the index alone: synchronously, without touching the disk', async () => {
+    const dir = tempDir();
+    const store = fsStorage({ dir });
+    await store.ready;
+    await store.set(key(0), [pattern(100, 1)], meta(0, 100));
+    expect(store.has?.(key(0))).toBe(true); // a boolean, not a promise
+    expect(store.has?.(key(1))).toBe(false);
+    expect(store.has?.('../../etc/passwd')).toBe(false); // not a key the index can hold; no path is built
+    rmSync(fileOf(dir, key(0))); // another process evicted it: the index cannot know yet
+    expect(store.has?.(key(0))).toBe(true);
+    expect(await store.get(key(0))).toBeUndefined(); // the miss corrects the index
+    expect(store.has?.(key(0))).toBe(false);
+    await store.close();
+  });
+
+  it('knows the entries found by the start-up scan, and forgets those another process wrote only once read', async () => {
+    const dir = tempDir();
+    const first = fsStorage({ dir });
+    await first.set(key(0), [pattern(100, 1)], meta(0, 100));
+    const second = fsStorage({ dir });
+    await second.ready;
+    await first.set(key(1), [pattern(100, 2)], meta(1, 100));
+    expect(second.has?.(key(0))).toBe(true);
+    expect(second.has?.(key(1))).toBe(false); // written after the scan: unknown until a hit adopts it
+    expect(await second.get(key(1))).toBeDefined();
+    expect(second.has?.(key(1))).toBe(true);
+    await Promise.all([first.close(), second.close()]);
+  });
+});

@@ -294,6 +294,24 @@ describe('redisStorage', () => {
     expect(isSliceFetchError(error) && error.code).toBe('ERR_SLICE_CACHE');
   });
 
+  it('says whether entries exist with one pipelined EXISTS each, without reading them', async () => {
+    const s = store();
+    await s.set(key(0), [Buffer.alloc(1000, 1)], meta());
+    await s.set(key(2, OTHER), [Buffer.alloc(10, 2)], meta(OTHER));
+    const before = await raw.sendCommand(['INFO', 'commandstats']);
+    const answers = await Promise.all(
+      [0, 1, 2, 3].map((index) => s.has(key(index, index === 2 ? OTHER : OBJECT))),
+    );
+    expect(answers).toEqual([true, false, true, false]);
+    const after = await raw.sendCommand(['INFO', 'commandstats']);
+    const calls = (info: unknown, command: string): number =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(String(info))?.[1] ?? 0);
+    expect(calls(after, 'exists') - calls(before, 'exists')).toBe(4);
+    expect(calls(after, 'get') - calls(before, 'get')).toBe(0);
+    await s.delete(key(0));
+    expect(await s.has(key(0))).toBe(false);
+  });
+
   it('rejects bad options with ERR_SLICE_CONFIG', () => {
     const client = createClient();
     const cases = [
@@ -318,6 +336,7 @@ runCacheStorageConformance(
   {
     skip: {
       'expiry-clock': 'Redis expires keys by its own clock (PX); the injected clock only sets the TTL',
+      'has-expiry': 'Redis expires keys by its own clock (PX); the injected clock only sets the TTL',
       'byte-budget':
         'Redis enforces the budget instance-wide with maxmemory + an LRU policy, not per prefix; maxBytes only gates admission',
     },
@@ -346,6 +365,7 @@ describe('redisStorage when Redis fails', () => {
       () => s.get(key(0)),
       () => s.set(key(1), [Buffer.from('x')], meta()),
       () => s.delete(key(0)),
+      () => s.has(key(0)),
       () => s.purgeObject(OBJECT),
       () => s.stats(),
     ]) {
@@ -367,6 +387,10 @@ describe('redisStorage when Redis fails', () => {
     try {
       const error = await rejection(s.get(key(0)));
       expect(isSliceFetchError(error) && error.message).toBe('Redis did not answer GET within 300 ms.');
+      const hasError = await rejection(s.has(key(0)));
+      expect(isSliceFetchError(hasError) && hasError.message).toBe(
+        'Redis did not answer EXISTS within 300 ms.',
+      );
     } finally {
       flaky.resume();
     }

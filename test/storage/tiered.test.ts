@@ -300,6 +300,56 @@ describe('tieredStorage', () => {
     });
   });
 
+  it('asks tiers whether they hold an entry in order, stopping at the first yes, synchronously from memory', async () => {
+    const front = memoryStorage({ now: () => NOW });
+    const asked: string[] = [];
+    const tier = (name: string, held: boolean): CacheStorage => ({
+      ...remote(name).store,
+      has: async () => {
+        asked.push(name);
+        return held;
+      },
+    });
+    const tiered = tieredStorage([front, tier('middle', true), tier('back', true)], { now: () => NOW });
+    expect(await tiered.has?.(key(0))).toBe(true);
+    expect(asked).toEqual(['middle']);
+    await tiered.set(key(1), bytes('front'), meta());
+    asked.length = 0;
+    expect(tiered.has?.(key(1))).toBe(true); // a boolean, not a promise
+    expect(asked).toEqual([]);
+    const none = tieredStorage([front, tier('a', false), tier('b', false)]);
+    asked.length = 0;
+    expect(await none.has?.(key(2))).toBe(false);
+    expect(asked).toEqual(['a', 'b']);
+  });
+
+  it('counts a tier without has as not holding the entry, and has no has when no tier has one', async () => {
+    const back = remote();
+    await back.store.set(key(0), bytes('back'), meta());
+    const tiered = tieredStorage([memoryStorage({ now: () => NOW }), back.store]);
+    expect(await tiered.has?.(key(0))).toBe(false);
+    expect(await text(tiered.get(key(0)))).toBe('back');
+    expect(tieredStorage([remote().store, remote().store]).has).toBeUndefined();
+  });
+
+  it('skips a tier whose has fails, and rejects only when every tier that can answer failed', async () => {
+    const throwing: CacheStorage = {
+      ...remote().store,
+      has: () => {
+        throw new Error('sync failure');
+      },
+    };
+    const rejecting: CacheStorage = { ...remote().store, has: async () => Promise.reject(new Error('down')) };
+    const holding: CacheStorage = { ...remote().store, has: async () => true };
+    expect(await tieredStorage([throwing, rejecting, holding]).has?.(key(0))).toBe(true);
+    for (const tiers of [[throwing, rejecting], [rejecting], [throwing, remote().store]]) {
+      const error = await rejection(tieredStorage(tiers).has?.(key(0)));
+      expect(isSliceFetchError(error) && error.code).toBe('ERR_SLICE_CACHE');
+    }
+    const memoryMiss = tieredStorage([memoryStorage(), rejecting]);
+    expect(await memoryMiss.has?.(key(0))).toBe(false); // one tier answered: a miss, not a failure
+  });
+
   it('rejects an empty tier list and a bad maxTrackedEntries with ERR_SLICE_CONFIG', () => {
     expect(() => tieredStorage([])).toThrow(expect.objectContaining({ code: 'ERR_SLICE_CONFIG' }));
     expect(() => tieredStorage([memoryStorage()], { maxTrackedEntries: 0 })).toThrow(
@@ -335,6 +385,7 @@ describe('tieredStorage with memory in front of Redis', () => {
     {
       skip: {
         'expiry-clock': 'the Redis tier expires keys by its own clock (PX), so it still serves the entry',
+        'has-expiry': 'the Redis tier expires keys by its own clock (PX), so it still holds the entry',
         'byte-budget': 'the Redis tier keeps what the memory tier evicts; its budget is maxmemory',
       },
     },
