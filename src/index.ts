@@ -24,15 +24,8 @@ export {
   resolveRange,
   resolveRangeHeader,
 } from './core/range.js';
-export type {
-  InternalSliceFetcher,
-  RangeInput,
-  SliceFetcher,
-  SliceFetcherOptions,
-  SliceFetchInit,
-  SliceResult,
-} from './engine/fetcher.js';
-export { createSliceFetcher, openSymbol } from './engine/fetcher.js';
+export type { RangeInput, SliceFetcher, SliceFetcherOptions, SliceFetchInit } from './engine/fetcher.js';
+export { createSliceFetcher } from './engine/fetcher.js';
 export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';
 export type { SliceFetcherStats } from './engine/telemetry.js';
 export type { SliceHandler, SliceHandlerOptions } from './http/index.js';

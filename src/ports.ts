@@ -128,7 +128,7 @@ export interface CacheStorage {
   /** Releases files, sockets and timers. */
   close(): Awaitable<void>;
   /**
-   * Claims the right to fill `key` for `ttlMs` across every process sharing this store (SPEC R12, R16):
+   * Claims the right to fill `key` for `ttlMs` across every process sharing this store (R12, R16):
    * resolves `true` when this process got the claim and should fetch the slice, `false` when another process
    * holds it — the engine then polls `get` for that process's value, and fetches itself when the value does
    * not arrive within `timeouts.coalesceMs`. The claim lapses by itself after `ttlMs`, so a crashed holder
@@ -205,11 +205,16 @@ export interface RequestEventBase {
   readonly url: string;
 }
 
-/** How a request ended. */
+/**
+ * How a request ended: `hit` (no origin request), `miss` (every byte from the origin), `partial` (both),
+ * `revalidated` (the store's bytes after the origin confirmed them with a 304), `pass` (not sliced),
+ * `not-satisfiable` (416), `not-modified` (304 to the client), `error`, `aborted`.
+ */
 export type RequestOutcome =
   | 'hit'
   | 'miss'
   | 'partial'
+  | 'revalidated'
   | 'pass'
   | 'not-satisfiable'
   | 'not-modified'

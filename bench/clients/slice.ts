@@ -1,11 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createSliceFetcher,
-  type InternalSliceFetcher,
-  memoryStorage,
-  type SliceFetcherOptions,
-} from '../../src/index.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import { createSliceFetcher, memoryStorage, type SliceFetcherOptions } from '../../src/index.js';
 import { type PassResult, readSpec, report } from './protocol.js';
 import { readPass } from './read-pass.js';
 

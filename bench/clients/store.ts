@@ -1,10 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  type CacheStorage,
-  createSliceFetcher,
-  fsStorage,
-  type InternalSliceFetcher,
-} from '../../src/index.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import { type CacheStorage, createSliceFetcher, fsStorage } from '../../src/index.js';
 import { redisStorage } from '../../src/storage/redis.js';
 import { readSpec, report } from './protocol.js';
 import { readPass } from './read-pass.js';

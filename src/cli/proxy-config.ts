@@ -1,7 +1,7 @@
 /**
  * The `slice-proxy` configuration: ONE zod schema — the engine's `sliceFetchConfigSchema` extended with the
  * proxy's own keys (upstream, listen, admin, store, purge) — that validates both a YAML file and the command-line
- * flags (mapped into the same object first), worded with the library's sentences (SPEC R1, STYLE §8).
+ * flags (mapped into the same object first), worded with the library's sentences (R1).
  *
  * @module
  */

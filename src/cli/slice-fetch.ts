@@ -1,5 +1,5 @@
 /**
- * `slice-fetch <url>`: a parallel downloader (SPEC R18) — one URL fetched as concurrent aligned slices through
+ * `slice-fetch <url>`: a parallel downloader (R18) — one URL fetched as concurrent aligned slices through
  * `createSliceFetcher`, written to `file.part` and renamed only when every byte announced by `Content-Length`
  * arrived, so a complete-looking file is always a complete file. With `--cache-dir`, slices go to a disk cache
  * and a rerun after a failure only fetches what is missing.

@@ -1,5 +1,5 @@
 /**
- * `slice-proxy`: a standalone caching, slicing reverse proxy (SPEC R18) — the composition root that wires a
+ * `slice-proxy`: a standalone caching, slicing reverse proxy (R18) — the composition root that wires a
  * store, the Prometheus hooks, a pino logger, a fetcher and the handler into two servers: the proxy on `listen`
  * and `/metrics` + `/healthz` on `admin`. SIGTERM/SIGINT drain in-flight responses, then close everything.
  *

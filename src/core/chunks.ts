@@ -1,6 +1,6 @@
 /**
  * Byte chunk lists: a slice is kept as the chunks it arrived in, never concatenated (a copy of every byte
- * costs more than the network on loopback — see PERFORMANCE.md §11.2). Sub-ranges are `subarray` views.
+ * costs more than the network on loopback — see design.md "Never copy slice bytes"). Sub-ranges are `subarray` views.
  *
  * @module
  */

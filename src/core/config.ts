@@ -1,7 +1,7 @@
 /**
  * The options of slice-fetch: one table of defaults, bounds and descriptions from which the zod schema, the
  * error sentences and {@link describeConfig} (the README reference) are all derived, so they never disagree
- * (SPEC R1, P1). Options are validated once, when a fetcher or handler is created; internals take only the
+ * (R1, P1). Options are validated once, when a fetcher or handler is created; internals take only the
  * resolved {@link SliceFetchConfig}. (Over 200 lines because the public option types carry their TSDoc.)
  *
  * @module
@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { SliceFetchError } from './errors.js';
 
-/** Retry options (SPEC R5). */
+/** Retry options (R5). */
 export interface RetryConfig {
   /** Retries after the first attempt of a slice. @default 3 */
   readonly retries: number;
@@ -31,9 +31,14 @@ export interface TimeoutsConfig {
   readonly cacheMs: number;
   /** A waiter on another request's fill gives up and fetches itself after this. @default 30000 */
   readonly coalesceMs: number;
+  /**
+   * One attempt of one slice, head and body, may take this long at most; then it is abandoned and retried.
+   * Bounds an origin that trickles, which `bodyMs` (an idle timer) never catches. @default 60000
+   */
+  readonly sliceMs: number;
 }
 
-/** Cache freshness and policy (SPEC R7, R15). */
+/** Cache freshness and policy (R7, R15). */
 export interface CacheConfig {
   /** Freshness when the origin sends no `max-age`/`s-maxage`, in ms. @default 300000 */
   readonly defaultTtlMs: number;
@@ -59,7 +64,7 @@ export interface SliceFetchConfig {
   readonly maxRanges: number;
   /** Larger objects are refused. @default Number.MAX_SAFE_INTEGER */
   readonly maxObjectSize: number;
-  /** What happens to a shared fill when its last waiter leaves (SPEC R12). @default 'cancel' */
+  /** What happens to a shared fill when its last waiter leaves (R12). @default 'cancel' */
   readonly coalesce: 'cancel' | 'complete';
   /** Retry options. */
   readonly retry: RetryConfig;
@@ -136,6 +141,12 @@ const OPTIONS = {
   'timeouts.bodyMs': int(30_000, 100, 600_000, 'Idle time allowed between two body chunks.'),
   'timeouts.cacheMs': int(2000, 1, 60_000, 'A slower cache operation counts as a miss.'),
   'timeouts.coalesceMs': int(30_000, 100, 600_000, "A waiter on another request's fill then fetches itself."),
+  'timeouts.sliceMs': int(
+    60_000,
+    100,
+    3_600_000,
+    'One attempt of one slice (head and body) is abandoned after this.',
+  ),
   'cachePolicy.defaultTtlMs': int(
     300_000,
     0,
@@ -186,6 +197,7 @@ export const sliceFetchConfigSchema = z
         bodyMs: intSchema('timeouts.bodyMs'),
         cacheMs: intSchema('timeouts.cacheMs'),
         coalesceMs: intSchema('timeouts.coalesceMs'),
+        sliceMs: intSchema('timeouts.sliceMs'),
       })
       .prefault({}),
     cachePolicy: z

@@ -59,6 +59,44 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'upgrade',
 ]);
 
+/** The preconditions of RFC 9110 §13.1, evaluated by the engine against the reference, never forwarded on slices (R13). */
+export const CONDITIONAL_HEADERS: readonly string[] = [
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-range',
+];
+
+/**
+ * Request fields never forwarded on sub-requests whatever the configuration: hop-by-hop (RFC 9110 §7.6.1), the
+ * preconditions, and what the engine sets itself (`Range`, `Accept-Encoding: identity`, framing, `Host`).
+ */
+export const NOT_FORWARDED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP,
+  ...CONDITIONAL_HEADERS,
+  'range',
+  'accept-encoding',
+  'host',
+  'content-length',
+  'expect',
+]);
+
+/**
+ * Response fields that describe one message, not the object: framing, and what each response sets for itself
+ * (`Date`, `Age`) — never repeated from the reference on responses built from slices. `Set-Cookie` too: a
+ * response built from slices may be shared, and a cookie is one client's.
+ */
+export const PER_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-range',
+  'content-encoding',
+  'accept-ranges',
+  'date',
+  'age',
+  'set-cookie',
+]);
+
 /**
  * The header names a `Connection` field lists, which are hop-by-hop for this message (RFC 9110 §7.6.1).
  *

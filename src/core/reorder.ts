@@ -3,9 +3,9 @@
  * index order. Early arrivals wait here, and the buffer refuses to hold more than its byte window, so memory
  * per response is bounded by the window (about concurrency × slice size), never by the object size.
  *
- * The buffer only holds and orders; it never waits. The engine asks {@link ReorderBuffer.canAccept} before
- * starting another fetch — that is where backpressure comes from — and a push past the window throws, as a
- * bug guard. The window must be at least the largest item, or the next in-order item could never enter.
+ * The buffer only holds and orders; it never waits. The engine launches at most as many fetches as the window
+ * holds slices, so a push never finds the window full — a push past it throws, as a bug guard. The window
+ * must be at least the largest item, or the next in-order item could never enter.
  *
  * @module
  */
@@ -134,11 +134,23 @@ export class ReorderBuffer<T> {
   }
 
   /**
+   * Gives back every held item, in index order, and stays open: the indexes are pushed again later (a
+   * response whose consumer stopped reading gives its memory back, and reads the slices again when it resumes).
+   */
+  drop(): T[] {
+    return this.#takeAll();
+  }
+
+  /**
    * Drops everything (abort) and refuses later pushes; returns the dropped items, in index order, so the
    * caller can release them.
    */
   clear(): T[] {
     this.#cleared = true;
+    return this.#takeAll();
+  }
+
+  #takeAll(): T[] {
     const indexes = [...this.#held.keys()].sort((a, b) => a - b);
     const items = indexes.map((index) => this.#held.get(index)!.item);
     this.#held.clear();

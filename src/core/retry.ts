@@ -1,7 +1,7 @@
 /**
  * The retry policy of slice sub-requests: which failures may be retried, how long to wait (exponential
  * backoff with full jitter, or longer when the origin asks through `Retry-After`), and when to give up —
- * after `retries + 1` attempts or when the next attempt would start past the deadline (SPEC R5, P8).
+ * after `retries + 1` attempts or when the next attempt would start past the deadline (R5, P8).
  *
  * Pure: the clock (`nowMs`, `elapsedMs`) and the random source are parameters.
  *

@@ -1,5 +1,5 @@
 /**
- * Slice validation (SPEC R8, R3, R14): decides from a response head whether the bytes that follow may be cached
+ * Slice validation (R8, R3, R14): decides from a response head whether the bytes that follow may be cached
  * and sent. The first (reference) slice's answer decides how a whole request is served
  * ({@link classifyReference}); every later slice must match the reference's facts exactly
  * ({@link validateSlice}), so no body ever mixes two versions of an object (R11).

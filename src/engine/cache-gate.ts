@@ -1,5 +1,5 @@
 /**
- * The engine's only door to the slice store, and where fail-open lives (SPEC R7, P25): every store call is
+ * The engine's only door to the slice store, and where fail-open lives (R7, P25): every store call is
  * bounded by `timeouts.cacheMs`, every failure is counted and logged and becomes a miss, and a hit whose
  * length is not the slice's length is dropped and deleted instead of served.
  *
@@ -44,6 +44,39 @@ export class CacheGate {
   /** Whether a store is configured. */
   get enabled(): boolean {
     return this.#store !== undefined;
+  }
+
+  /** Whether a hit is the very memory the store holds (the store's budget already counts it). */
+  get inProcess(): boolean {
+    return this.#store?.inProcess === true;
+  }
+
+  /** Whether the store can tell presence without a read ({@link CacheStorage.has}). */
+  get canTell(): boolean {
+    return typeof this.#store?.has === 'function';
+  }
+
+  /**
+   * Whether `key` is held, without reading it — synchronous when the store answers synchronously (memory, disk
+   * index). Fail-open like every other call: a store that fails or cannot tell answers `false`.
+   */
+  has(key: string, event: RequestEventBase): boolean | Promise<boolean> {
+    const store = this.#store;
+    if (store?.has === undefined) return false;
+    try {
+      const result = store.has(key);
+      if (!isPromise(result)) return result === true;
+      return this.#bounded(result, 'has').then(
+        (held) => held === true,
+        (error: unknown) => {
+          this.#telemetry.onCacheError({ ...event, operation: 'get', error });
+          return false;
+        },
+      );
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'get', error });
+      return false;
+    }
   }
 
   /** Whether the store can claim fills across processes ({@link CacheStorage.lock}); nothing else pays for it. */

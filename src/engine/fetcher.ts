@@ -5,22 +5,24 @@
  *
  * @module
  */
-import { setMaxListeners } from 'node:events';
-import type { Chunks } from '../core/chunks.js';
 import { parseConfig, type SliceFetchConfig, type SliceFetchConfigInput } from '../core/config.js';
-import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
-import { type HeaderRecord, HOP_BY_HOP } from '../core/headers.js';
+import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { type HeaderRecord, NOT_FORWARDED } from '../core/headers.js';
 import { normalizeObjectUrl } from '../core/keys.js';
 import { formatRange } from '../core/range.js';
-import type { CacheStorage, Logger, Metrics, Transport } from '../ports.js';
+import { credentialScope } from '../core/scope.js';
+import type { CacheStorage, Logger, Metrics, RequestOutcome, Transport } from '../ports.js';
 import { memoryStorage } from '../storage/memory.js';
 import { undiciTransport } from '../transport/undici.js';
 import { ByteBudget } from './byte-budget.js';
 import { CacheGate } from './cache-gate.js';
 import { MetadataCache } from './metadata.js';
-import { type Engine, openRequest, type ReferenceOutcome, type SliceResult } from './open-request.js';
+import { ObjectFence } from './object-fence.js';
+import { openRequest } from './open-request.js';
 import { OriginScheduler } from './origin-scheduler.js';
 import { ReadBufferPool } from './read-buffer-pool.js';
+import type { Engine, SliceResult } from './request-types.js';
+import { retireObject } from './retire-object.js';
 import { SingleFlight } from './single-flight.js';
 import { type SliceFetcherStats, Telemetry } from './telemetry.js';
 import { toResponse } from './to-response.js';
@@ -71,7 +73,8 @@ export interface SliceFetcher {
   /**
    * Fetches `url` (or a range of it) through the slice cache. Resolves once the first slice is validated, with a
    * `Response` whose body streams the bytes in order; the body errors (never ends cleanly) if a later slice fails.
-   * Body chunks may be shared with the cache: treat them as read-only.
+   * Body chunks may be shared with the cache: treat them as read-only. The `x-slice-cache` header says `HIT`
+   * (no origin request), `MISS` (every byte from the origin), `PARTIAL` (both) or `REVALIDATED`.
    */
   fetch(url: string | URL, init?: SliceFetchInit): Promise<Response>;
   /** Removes every cached slice and the metadata of `url`'s object, in every version; resolves how many entries went. */
@@ -137,9 +140,10 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     telemetry,
     new ByteBudget(Math.max(config.maxBufferedBytes, config.concurrency * config.sliceSize)),
   );
-  const closing = new AbortController();
+  let closed = false;
+  /** Requests in progress, aborted by `close()`: one entry each, removed when the request ends (no leak). */
+  const inFlight = new Set<AbortController>();
   const engine: Engine = {
-    closing: closing.signal,
     deps: {
       transport: wire,
       scheduler: new OriginScheduler(config.originConnections),
@@ -151,34 +155,37 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     },
     cache: gate,
     metadata: new MetadataCache(gate),
-    slices: new SingleFlight<Chunks>(config.coalesce),
-    references: new SingleFlight<ReferenceOutcome>(config.coalesce),
+    fills: new SingleFlight(config.coalesce),
+    fence: new ObjectFence(),
     budget: new ByteBudget(config.maxBufferedBytes),
     pool: readBufferPool(config),
   };
-  // Every request of this fetcher listens on it: many listeners are expected, not a leak.
-  setMaxListeners(0, closing.signal);
   let sequence = 0;
   const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
 
   const open = async (target: string | URL, init: InternalOpenInit = {}): Promise<SliceResult> => {
-    if (closing.signal.aborted)
-      throw new SliceFetchError('ERR_SLICE_CLOSED', 'This slice fetcher is closed.');
+    if (closed) throw new SliceFetchError('ERR_SLICE_CLOSED', 'This slice fetcher is closed.');
     const url = toUrl(target);
     const requestId = `${(++sequence).toString(36)}`;
     const headers = lowerCaseHeaders(init.headers);
-    const signal =
-      init.signal === undefined ? closing.signal : AbortSignal.any([init.signal, closing.signal]);
     const started = Date.now();
     const range = rangeHeader(init.range, headers.range);
+    // One controller per request, tied to the caller's signal by a listener removed when the request ends:
+    // `AbortSignal.any()` with a fetcher-lifetime signal would keep a registration per request for good.
+    const controller = new AbortController();
+    const given = init.signal;
+    const relay = (): void => controller.abort(given?.reason);
+    if (given?.aborted === true) controller.abort(given.reason);
+    else given?.addEventListener('abort', relay, { once: true });
+    inFlight.add(controller);
     telemetry.onRequestStart({ requestId, url: url.href, range });
     log.debug({ requestId, url: url.href, range }, 'request start');
-    const end = (
-      status: number,
-      outcome: Parameters<Telemetry['onRequestEnd']>[0]['outcome'],
-      bytes: number,
-      error?: SliceFetchError,
-    ): void => {
+    let ended = false;
+    const end = (status: number, outcome: RequestOutcome, bytes: number, error?: SliceFetchError): void => {
+      if (ended) return;
+      ended = true;
+      inFlight.delete(controller);
+      given?.removeEventListener('abort', relay);
       const durationMs = Date.now() - started;
       telemetry.onRequestEnd({ requestId, url: url.href, status, outcome, bytes, durationMs, error });
       log.info(
@@ -197,7 +204,9 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
         conditionals: range === undefined ? headers : { ...headers, range },
         forward: forwardable(headers),
         authorized: headers.authorization !== undefined || headers.cookie !== undefined,
-        signal,
+        base: credentialScope(headers, config.cachePolicy.cacheAuthorized),
+        identity: credentialScope(headers, false),
+        signal: controller.signal,
         recycle: init.recycle === true,
       });
       if (result.body === undefined) {
@@ -215,7 +224,9 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       }
       return result;
     } catch (caught) {
-      const error = toSliceFetchError(caught, { url: url.href });
+      const error = controller.signal.aborted
+        ? abortError(controller.signal.reason, `Request for ${url.href}`, { url: url.href })
+        : toSliceFetchError(caught, { url: url.href });
       end(error.status, error.code === 'ERR_SLICE_ABORTED' ? 'aborted' : 'error', 0, error);
       throw error;
     }
@@ -227,17 +238,18 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     async fetch(url, init) {
       return toResponse(await open(url, init));
     },
-    async purge(url) {
-      const objectKey = keyOf(toUrl(url));
-      engine.metadata.forget(objectKey);
-      return gate.purgeObject(objectKey, { requestId: 'purge', url: String(url) });
+    purge(url) {
+      // Fences every fill of the object that started before: none of them writes after this resolves (P27).
+      return retireObject(engine, keyOf(toUrl(url)), { requestId: 'purge', url: String(url) });
     },
     stats: () => telemetry.snapshot(engine.budget),
     async close() {
-      if (closing.signal.aborted) return;
-      closing.abort(new SliceFetchError('ERR_SLICE_CLOSED', 'The slice fetcher was closed.'));
-      engine.slices.abortAll(closing.signal.reason);
-      engine.references.abortAll(closing.signal.reason);
+      if (closed) return;
+      closed = true;
+      const reason = new SliceFetchError('ERR_SLICE_CLOSED', 'The slice fetcher was closed.');
+      for (const controller of inFlight) controller.abort(reason);
+      inFlight.clear();
+      engine.fills.abortAll(reason);
       engine.deps.scheduler.clear();
       engine.metadata.clear();
       if (ownsTransport) await wire.close?.();
@@ -265,21 +277,6 @@ function readBufferPool(config: SliceFetchConfig): ReadBufferPool {
     Math.min(2 * config.concurrency, Math.floor(config.maxBufferedBytes / capacity)),
   );
 }
-
-/** Headers never forwarded on sub-requests: framing, hop-by-hop (RFC 9110 §7.6.1), and what the engine sets itself. */
-const NOT_FORWARDED = new Set([
-  ...HOP_BY_HOP,
-  'range',
-  'if-range',
-  'if-match',
-  'if-none-match',
-  'if-modified-since',
-  'if-unmodified-since',
-  'accept-encoding',
-  'host',
-  'content-length',
-  'expect',
-]);
 
 function toUrl(target: string | URL): URL {
   try {

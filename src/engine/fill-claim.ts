@@ -1,5 +1,5 @@
 /**
- * Coalescing across processes (SPEC R12, R16): before a slice fill goes to the origin, it claims the slice in
+ * Coalescing across processes (R12, R16): before a slice fill goes to the origin, it claims the slice in
  * a shared store (`CacheStorage.lock`); when another process holds the claim, it polls the store for
  * that process's value instead, with a short doubling backoff, until the value lands, the claim is released
  * or lapses (then it claims the fill itself), `timeouts.coalesceMs` passes, or its signal aborts. Runs inside

@@ -1,19 +1,24 @@
 /**
- * Object metadata learnt from the reference slice (SPEC R3): size, validators, content type and the origin's
+ * Object metadata learnt from the reference slice (R3): size, validators, content type and the origin's
  * end-to-end headers, with freshness. Kept in a small in-process LRU in front of the slice store, so a full
  * cache hit costs zero origin requests while fresh and a fleet sharing one store shares it too.
+ *
+ * Metadata belongs to a sharing scope (R19, `core/scope.ts`). The entry of a request's credential scope is
+ * read first; when it says the object varies (`Vary`), the request's own variant is read next — the usual
+ * two-step lookup of an HTTP cache (RFC 9111 §4.1), so an object that does not vary costs one lookup.
  *
  * @module
  */
 import { LRUCache } from 'lru-cache';
 import type { SliceFetchConfig } from '../core/config.js';
 import type { HeaderRecord } from '../core/headers.js';
-import { connectionTokens, HOP_BY_HOP, headerValue } from '../core/headers.js';
+import { connectionTokens, HOP_BY_HOP, headerValue, PER_RESPONSE_HEADERS } from '../core/headers.js';
 import { metadataKey } from '../core/keys.js';
+import { type Vary, variantScope } from '../core/scope.js';
 import type { RequestEventBase } from '../ports.js';
 import type { CacheGate } from './cache-gate.js';
 
-/** What the engine knows about one version of an object. */
+/** What the engine knows about one version of an object, as one sharing scope sees it. */
 export interface ObjectMetadata {
   /** The normalised object key. */
   readonly objectKey: string;
@@ -23,7 +28,7 @@ export interface ObjectMetadata {
   readonly etag: string | undefined;
   /** Last-Modified, verbatim. */
   readonly lastModified: string | undefined;
-  /** The version's validator for slice keys (strong ETag, else Last-Modified, else size). */
+  /** The version's validator for slice keys (an ETag, else Last-Modified, else size). */
   readonly validator: string;
   /** End-to-end origin headers to repeat on responses (lower-case names; no framing or range headers). */
   readonly headers: Readonly<Record<string, string>>;
@@ -31,6 +36,12 @@ export interface ObjectMetadata {
   readonly cacheable: boolean;
   /** When the metadata stops being fresh, ms since the epoch. */
   readonly expiresAt: number;
+  /** The credential scope the metadata was learnt in (`''`: shared). */
+  readonly base: string;
+  /** The response's `Vary`. */
+  readonly vary: Vary;
+  /** The variant's scope: `base`, plus the values of the headers `vary` names; part of every slice key. */
+  readonly scope: string;
 }
 
 /**
@@ -41,7 +52,7 @@ export function keptHeaders(headers: HeaderRecord): Record<string, string> {
   const kept: Record<string, string> = {};
   const listed = connectionTokens(headers.connection);
   for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || NOT_KEPT.has(name) || listed.has(name)) continue;
+    if (HOP_BY_HOP.has(name) || PER_RESPONSE_HEADERS.has(name) || listed.has(name)) continue;
     const value = headerValue(headers, name);
     if (value !== undefined) kept[name] = value;
   }
@@ -50,7 +61,7 @@ export function keptHeaders(headers: HeaderRecord): Record<string, string> {
 
 /**
  * When a stored slice expires. Slices are immutable — the version's validator is part of their key — so they
- * outlive the metadata's freshness: a stale object revalidated with a 304 keeps all its slices (SPEC R7).
+ * outlive the metadata's freshness: a stale object revalidated with a 304 keeps all its slices (R7).
  * `cachePolicy.maxTtlMs` bounds how long they are kept; the store's byte budget evicts them sooner.
  */
 export function sliceExpiry(deps: { readonly config: SliceFetchConfig; readonly now: () => number }): number {
@@ -59,6 +70,7 @@ export function sliceExpiry(deps: { readonly config: SliceFetchConfig; readonly 
 
 /** The in-process LRU of metadata in front of the slice store. */
 export class MetadataCache {
+  /** Keyed `<objectKey> NUL <scope>`: each credential scope's latest entry, and each variant's. */
   readonly #lru = new LRUCache<string, ObjectMetadata>({ max: 10_000 });
   readonly #store: CacheGate;
 
@@ -66,29 +78,40 @@ export class MetadataCache {
     this.#store = store;
   }
 
-  /** The metadata held in memory (fresh or not), without touching the store. */
-  peek(objectKey: string): ObjectMetadata | undefined {
-    return this.#lru.get(objectKey);
-  }
-
-  /** Reads from memory, else from the store (fail-open: a store failure is a miss). */
-  async load(objectKey: string, event: RequestEventBase): Promise<ObjectMetadata | undefined> {
-    const inMemory = this.#lru.get(objectKey);
-    if (inMemory !== undefined || !this.#store.enabled) return inMemory;
-    const chunks = await this.#store.get(metadataKey(objectKey), undefined, event);
-    if (chunks === undefined) return undefined;
-    const parsed = decode(chunks, objectKey);
-    if (parsed !== undefined) this.#lru.set(objectKey, parsed);
-    return parsed;
+  /** The latest metadata learnt in credential scope `base`, held in memory (fresh or not); no store access. */
+  peek(objectKey: string, base: string): ObjectMetadata | undefined {
+    return this.#lru.get(lruKey(objectKey, base));
   }
 
   /**
-   * Remembers `meta` in memory and writes it to the store until `retainUntil` — past its freshness, so a stale
-   * version can still be revalidated with a conditional request. The write never rejects.
+   * The metadata of the variant a request with `headers` in credential scope `base` gets: from memory, else
+   * from the store (fail-open: a store failure is a miss). `unique` names the request, for `Vary: *`.
    */
-  save(meta: ObjectMetadata, event: RequestEventBase, retainUntil: number): Promise<boolean> {
-    this.#lru.set(meta.objectKey, meta);
-    if (!meta.cacheable) return Promise.resolve(false);
+  async load(
+    objectKey: string,
+    base: string,
+    headers: Readonly<Record<string, string>>,
+    event: RequestEventBase,
+  ): Promise<ObjectMetadata | undefined> {
+    const latest = this.#lru.get(lruKey(objectKey, base)) ?? (await this.#read(objectKey, base, base, event));
+    if (latest === undefined || latest.vary === '*') return undefined;
+    const scope = variantScope(base, latest.vary, headers, event.requestId);
+    if (scope === latest.scope) return latest;
+    return this.#lru.get(lruKey(objectKey, scope)) ?? this.#read(objectKey, base, scope, event);
+  }
+
+  /** Remembers `meta` in memory, for the requests that come next in its scope. */
+  remember(meta: ObjectMetadata): void {
+    this.#lru.set(lruKey(meta.objectKey, meta.base), meta);
+    if (meta.scope !== meta.base) this.#lru.set(lruKey(meta.objectKey, meta.scope), meta);
+  }
+
+  /**
+   * Writes `meta` to the store until `retainUntil` — past its freshness, so a stale version can still be
+   * revalidated with a conditional request — when it may be stored. Never rejects.
+   */
+  async persist(meta: ObjectMetadata, event: RequestEventBase, retainUntil: number): Promise<boolean> {
+    if (!meta.cacheable || !this.#store.enabled) return false;
     const bytes = Buffer.from(JSON.stringify(meta), 'utf8');
     const entry = {
       kind: 'metadata' as const,
@@ -98,45 +121,61 @@ export class MetadataCache {
       size: meta.size,
       expiresAt: Math.max(meta.expiresAt, retainUntil),
     };
-    return this.#store.set(metadataKey(meta.objectKey), [bytes], entry, event);
+    const written = [this.#store.set(metadataKey(meta.objectKey, meta.base), [bytes], entry, event)];
+    if (meta.scope !== meta.base)
+      written.push(this.#store.set(metadataKey(meta.objectKey, meta.scope), [bytes], entry, event));
+    return (await Promise.all(written)).every(Boolean);
   }
 
-  /** Forgets the in-memory copy. */
+  /** Forgets the in-memory copies of `objectKey`, in every scope. */
   forget(objectKey: string): void {
-    this.#lru.delete(objectKey);
+    const prefix = lruKey(objectKey, '');
+    for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix)) this.#lru.delete(key);
   }
 
   /** Forgets everything in memory. */
   clear(): void {
     this.#lru.clear();
   }
+
+  async #read(
+    objectKey: string,
+    base: string,
+    scope: string,
+    event: RequestEventBase,
+  ): Promise<ObjectMetadata | undefined> {
+    if (!this.#store.enabled) return undefined;
+    const chunks = await this.#store.get(metadataKey(objectKey, scope), undefined, event);
+    const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base);
+    // The latest entry of a scope may be any of its variants; a variant's entry must be that variant.
+    if (meta === undefined || (scope !== base && meta.scope !== scope)) return undefined;
+    this.remember(meta);
+    return meta;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
 
-/** Framing and per-response fields: each response built from slices sets its own. */
-const NOT_KEPT = new Set([
-  'content-length',
-  'content-range',
-  'content-encoding',
-  'accept-ranges',
-  'date',
-  'age',
-  'set-cookie',
-]);
+function lruKey(objectKey: string, scope: string): string {
+  return `${objectKey}\u0000${scope}`;
+}
 
-function decode(chunks: readonly Uint8Array[], objectKey: string): ObjectMetadata | undefined {
+function decode(chunks: readonly Uint8Array[], objectKey: string, base: string): ObjectMetadata | undefined {
   try {
     const text = Buffer.concat(chunks).toString('utf8');
-    const value = JSON.parse(text) as ObjectMetadata;
+    // Entries written before scopes existed lack them: they were all written in the shared scope.
+    const value = { base: '', scope: '', vary: [], ...(JSON.parse(text) as Partial<ObjectMetadata>) };
     // A store returning somebody else's document (or garbage) must not be trusted: fail to a miss.
     if (
       value.objectKey !== objectKey ||
+      value.base !== base ||
+      typeof value.scope !== 'string' ||
+      !(value.vary === '*' || Array.isArray(value.vary)) ||
       !Number.isSafeInteger(value.size) ||
       typeof value.validator !== 'string'
     )
       return undefined;
-    return value;
+    return value as ObjectMetadata;
   } catch {
     return undefined;
   }

@@ -1,16 +1,22 @@
 /**
- * Sub-requests to the origin: one slice (validated against the reference, SPEC R8) or the reference slice
- * (classified, SPEC R3/R14), each under the per-origin limit and retried per the core policy (SPEC R5).
+ * Sub-requests to the origin: one slice (validated against the reference, R8) or the reference slice
+ * (classified, R3/R14), each under the per-origin limit and retried per the core policy (R5).
+ *
+ * A slice request carries a precondition on the reference's version — `If-Match` with its strong ETag, else
+ * `If-Unmodified-Since` with its Last-Modified — so the origin itself answers 412 when the object changed, and
+ * a 206 is the reference's version even when a middlebox dropped a validator on the way. A validator that
+ * differs is asked again; only the same difference twice, a 412 or another length counts as a change (R11).
  *
  * @module
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Chunks } from '../core/chunks.js';
 import type { SliceFetchConfig } from '../core/config.js';
-import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { strongEtag } from '../core/keys.js';
 import { formatRange, rangeLength } from '../core/range.js';
 import { decideRetry, givenUpError } from '../core/retry.js';
-import { classifyReference, type ReferenceFacts, validateSlice } from '../core/validate.js';
+import { classifyReference, type ReferenceFacts, suspectSignature, validateSlice } from '../core/validate.js';
 import type { ByteRange, HeaderRecord, Logger, Transport, TransportResponse } from '../ports.js';
 import type { OriginScheduler } from './origin-scheduler.js';
 import { discardBody, readBody } from './read-body.js';
@@ -38,6 +44,8 @@ export interface SliceRequest {
   readonly headers: Readonly<Record<string, string>>;
   readonly signal: AbortSignal;
   readonly priority: number;
+  /** Counts body bytes as they arrive, for a fill deciding whether to finish without waiters. */
+  readonly progress?: { received: number };
 }
 
 /** The reference slice's outcome. Live responses must be consumed or destroyed by the caller. */
@@ -60,37 +68,28 @@ export type ReferenceResult =
 
 /** Fetches and validates one non-reference slice, with retries. */
 export function fetchSlice(deps: OriginDeps, request: SliceRequest, facts: ReferenceFacts): Promise<Chunks> {
-  const expected = rangeLength({
-    start: request.range.start,
-    end: Math.min(request.range.end, facts.size - 1),
-  });
-  return withRetries(deps, request, async (signal, seen) => {
-    const response = seen(await send(deps, request, signal));
-    const error = validateSlice(
-      response,
-      request.range,
-      facts,
-      { url: request.url, index: request.index },
-      deps.now(),
-    );
-    if (error !== undefined) {
-      discardBody(response.body);
-      throw error;
-    }
-    return readBody(response.body, expected, signal, details(request));
-  });
+  const pinned = pinnedSlice(deps, request, facts);
+  return withRetries(deps, request, pinned);
 }
 
 /**
- * Fetches the reference slice: its answer decides how the whole request is served. `onFacts` is called as soon
- * as a sliceable head arrived, before its body, so the next slices can start while it streams.
+ * Fetches the reference slice: its answer decides how the whole request is served. `onHead` is called as soon
+ * as a sliceable head arrived, before its body, so the request can answer while the body streams; attempts
+ * after that are ordinary slice attempts pinned to the version the head announced.
  */
 export function fetchReference(
   deps: OriginDeps,
   request: SliceRequest,
-  onFacts?: (facts: ReferenceFacts, headers: HeaderRecord) => void,
+  onHead?: (facts: ReferenceFacts, headers: HeaderRecord) => void,
 ): Promise<ReferenceResult> {
-  return withRetries(deps, request, async (signal, seen) => {
+  let pinned: { facts: ReferenceFacts; headers: HeaderRecord; attempt: Attempt<Chunks> } | undefined;
+  return withRetries(deps, request, async (signal, seen): Promise<ReferenceResult> => {
+    if (pinned !== undefined) {
+      const { facts, headers } = pinned;
+      const chunks = await pinned.attempt(signal, seen);
+      const range = { start: request.range.start, end: Math.min(request.range.end, facts.size - 1) };
+      return { kind: 'sliced', facts, headers, chunks, range };
+    }
     const response = seen(await send(deps, request, signal));
     const verdict = classifyReference(
       response,
@@ -100,8 +99,14 @@ export function fetchReference(
     );
     switch (verdict.kind) {
       case 'sliced': {
-        onFacts?.(verdict.facts, response.headers);
-        const chunks = await readBody(response.body, rangeLength(verdict.range), signal, details(request));
+        pinned = {
+          facts: verdict.facts,
+          headers: response.headers,
+          attempt: pinnedSlice(deps, request, verdict.facts),
+        };
+        onHead?.(verdict.facts, response.headers);
+        const length = rangeLength(verdict.range);
+        const chunks = await readBody(response.body, length, signal, details(request), request.progress);
         return {
           kind: 'sliced',
           facts: verdict.facts,
@@ -136,6 +141,42 @@ type Attempt<T> = (
   seen: (response: TransportResponse) => TransportResponse,
 ) => Promise<T>;
 
+/**
+ * Attempts at one slice of the version `facts` describe: sent with the precondition that pins it, validated
+ * against the facts. A suspect validator difference is retried; the same one twice is a confirmed change.
+ */
+function pinnedSlice(deps: OriginDeps, request: SliceRequest, facts: ReferenceFacts): Attempt<Chunks> {
+  const expected = rangeLength({
+    start: request.range.start,
+    end: Math.min(request.range.end, facts.size - 1),
+  });
+  const precondition = preconditionOn(facts);
+  const conditional = precondition !== undefined;
+  const sent = conditional ? { ...request, headers: { ...request.headers, ...precondition } } : request;
+  let suspected: string | undefined;
+  return async (signal, seen) => {
+    const response = seen(await send(deps, sent, signal));
+    const error = validateSlice(
+      response,
+      request.range,
+      facts,
+      { url: request.url, index: request.index },
+      deps.now(),
+      conditional,
+    );
+    if (error !== undefined) {
+      discardBody(response.body);
+      const signature = suspectSignature(error);
+      // The same validator difference on two answers is no accident of one response: the object changed.
+      if (signature !== undefined && signature === suspected)
+        throw new SliceFetchError('ERR_SLICE_VERSION_CHANGED', `${error.message} (twice)`, error.details);
+      suspected = signature;
+      throw error;
+    }
+    return readBody(response.body, expected, signal, details(request), request.progress);
+  };
+}
+
 async function withRetries<T>(deps: OriginDeps, request: SliceRequest, attempt: Attempt<T>): Promise<T> {
   const { telemetry, config } = deps;
   const started = deps.now();
@@ -154,6 +195,7 @@ async function withRetries<T>(deps: OriginDeps, request: SliceRequest, attempt: 
       const error = request.signal.aborted
         ? abortedError(request)
         : toSliceFetchError(caught, details(request));
+      if (request.progress !== undefined) request.progress.received = 0;
       if (error.code === 'ERR_SLICE_ABORTED') throw error;
       const decision = decideRetry({
         policy: config.retry,
@@ -198,7 +240,10 @@ async function withRetries<T>(deps: OriginDeps, request: SliceRequest, attempt: 
   }
 }
 
-/** One attempt inside an origin slot, reported to telemetry. */
+/**
+ * One attempt inside an origin slot, reported to telemetry, abandoned after `timeouts.sliceMs` however the
+ * origin trickles (then it fails as `ERR_SLICE_TIMEOUT`, which is retried).
+ */
 async function timedAttempt<T>(
   deps: OriginDeps,
   request: SliceRequest,
@@ -213,9 +258,18 @@ async function timedAttempt<T>(
     range: request.range,
   };
   deps.telemetry.onSliceStart({ ...event, attempt: attemptNo });
+  const { sliceMs } = deps.config.timeouts;
+  const controller = new AbortController();
+  const relay = (): void => controller.abort(request.signal.reason);
+  request.signal.addEventListener('abort', relay, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, sliceMs);
   let status: number | undefined;
   try {
-    const value = await attempt(request.signal, (response) => {
+    const value = await attempt(controller.signal, (response) => {
       status = response.status;
       return response;
     });
@@ -229,7 +283,15 @@ async function timedAttempt<T>(
     return value;
   } catch (error) {
     deps.telemetry.subrequestDone(status);
-    throw error;
+    if (!timedOut) throw error;
+    throw new SliceFetchError(
+      'ERR_SLICE_TIMEOUT',
+      `Slice ${request.index} of ${request.url} took longer than timeouts.sliceMs (${sliceMs} ms).`,
+      { ...details(request), cause: error },
+    );
+  } finally {
+    clearTimeout(timer);
+    request.signal.removeEventListener('abort', relay);
   }
 }
 
@@ -251,9 +313,13 @@ function details(request: SliceRequest): { url: string; slice: number; range: st
 }
 
 function abortedError(request: SliceRequest): SliceFetchError {
-  return new SliceFetchError(
-    'ERR_SLICE_ABORTED',
-    `Slice ${request.index} of ${request.url} was aborted.`,
-    details(request),
-  );
+  return abortError(request.signal.reason, `Slice ${request.index} of ${request.url}`, details(request));
+}
+
+/** The precondition that pins a slice request to the reference's version, if it has a usable validator. */
+function preconditionOn(facts: ReferenceFacts): Record<string, string> | undefined {
+  const etag = strongEtag(facts.etag);
+  if (etag !== undefined) return { 'if-match': etag };
+  if (facts.lastModified !== undefined) return { 'if-unmodified-since': facts.lastModified };
+  return undefined;
 }

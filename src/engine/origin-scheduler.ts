@@ -1,7 +1,7 @@
 /**
- * The global per-origin limit on in-flight sub-requests (SPEC R5, P7): one p-queue per origin whose
+ * The global per-origin limit on in-flight sub-requests (R5, P7): one p-queue per origin whose
  * concurrency is `originConnections`. Tasks carry a priority so the in-order head slice of a response goes
- * before read-ahead (PERFORMANCE.md §11.7).
+ * before read-ahead (design.md "Scheduler priorities").
  *
  * @module
  */

@@ -1,6 +1,6 @@
 /**
  * The body of a sliced response as a Node `Readable` in object mode whose items are pieces — the chunks of
- * one slice, trimmed — so a writer can cork a whole slice into one `writev` (PERFORMANCE.md §11.3). The
+ * one slice, trimmed — so a writer can cork a whole slice into one `writev` (design.md "Write one slice per writev"). The
  * high-water mark is one piece: the engine's window, not the stream's buffer, decides how far it reads ahead.
  * A failure after the first byte destroys the stream with the error, so a consumer can never mistake a
  * truncated body for a complete one.

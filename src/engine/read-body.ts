@@ -1,19 +1,28 @@
 /**
  * Reads one slice body into the chunks it arrives in — no concatenation — checking that exactly the
- * announced number of bytes arrives (SPEC R8): fewer is a truncation (retryable network error), more is an
+ * announced number of bytes arrives (R8): fewer is a truncation (retryable network error), more is an
  * invalid response. Listeners instead of `for await`: one callback per chunk is the cheapest path in Node.
  *
  * @module
  */
 import type { Readable } from 'node:stream';
-import { SliceFetchError, type SliceFetchErrorDetails, toSliceFetchError } from '../core/errors.js';
+import {
+  abortError,
+  SliceFetchError,
+  type SliceFetchErrorDetails,
+  toSliceFetchError,
+} from '../core/errors.js';
 
-/** Collects exactly `expected` bytes from `body`. Destroys the body on any failure or abort. */
+/**
+ * Collects exactly `expected` bytes from `body`, counting them in `progress` as they come. Destroys the body
+ * on any failure or abort.
+ */
 export function readBody(
   body: Readable,
   expected: number,
   signal: AbortSignal,
   details: SliceFetchErrorDetails,
+  progress?: { received: number },
 ): Promise<Uint8Array[]> {
   return new Promise<Uint8Array[]>((resolve, reject) => {
     const chunks: Uint8Array[] = [];
@@ -51,18 +60,19 @@ export function readBody(
         return;
       }
       chunks.push(chunk);
+      if (progress !== undefined) progress.received = received;
     };
     const onEnd = (): void => {
       if (received === expected) finish();
       else finish(truncated(details, expected, received));
     };
     const onError = (error: unknown): void =>
-      finish(signal.aborted ? aborted(details) : toSliceFetchError(error, details));
+      finish(signal.aborted ? aborted(signal, details) : toSliceFetchError(error, details));
     const onClose = (): void =>
-      finish(signal.aborted ? aborted(details) : truncated(details, expected, received));
-    const onAbort = (): void => finish(aborted(details));
+      finish(signal.aborted ? aborted(signal, details) : truncated(details, expected, received));
+    const onAbort = (): void => finish(aborted(signal, details));
     if (signal.aborted) {
-      finish(aborted(details));
+      finish(aborted(signal, details));
       return;
     }
     body.on('data', onData);
@@ -109,6 +119,6 @@ function truncated(details: SliceFetchErrorDetails, expected: number, received: 
   );
 }
 
-function aborted(details: SliceFetchErrorDetails): SliceFetchError {
-  return new SliceFetchError('ERR_SLICE_ABORTED', `Reading ${describe(details)} was aborted.`, details);
+function aborted(signal: AbortSignal, details: SliceFetchErrorDetails): SliceFetchError {
+  return abortError(signal.reason, `Reading ${describe(details)}`, details);
 }

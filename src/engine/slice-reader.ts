@@ -1,95 +1,76 @@
 /**
- * Reads one planned byte range of an object as in-order pieces (SPEC R5, R6): cache lookups and origin
- * fetches run ahead of the consumer by at most `concurrency` slices and only while the global byte budget
- * allows, early slices wait in the bounded reorder buffer, and each piece is handed out trimmed to the
- * range. Pull-based: nothing is fetched beyond the window until the consumer takes the next piece, which is
- * how a slow consumer slows the fetching.
+ * Reads one planned byte range of an object as in-order pieces (R5, R6): slices are obtained ahead of the
+ * consumer by at most `concurrency` and only while the global byte budget allows, early slices wait in the
+ * bounded reorder buffer, and each piece is handed out trimmed to the range. Pull-based: nothing is obtained
+ * beyond the window until the consumer takes the next piece, which is how a slow consumer slows the fetching.
+ *
+ * Memory (R20, P23, P28): a slice costs the budget from before it is obtained until the consumer takes it,
+ * except a hit of an in-process store, which is memory the store already counts. A reader whose consumer is
+ * not reading tells the budget it is idle; when somebody waits for budget, an idle reader gives back
+ * everything — slices held and slices still coming — and obtains them again when its consumer returns.
  *
  * @module
  */
-import { setMaxListeners } from 'node:events';
 import { type Chunks, sliceChunks } from '../core/chunks.js';
-import { SliceFetchError } from '../core/errors.js';
-import { sliceKeys } from '../core/keys.js';
+import { abortError, type SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { type PlannedSlice, plannedSlice, type SlicePlan } from '../core/plan.js';
 import { rangeLength } from '../core/range.js';
 import { ReorderBuffer } from '../core/reorder.js';
-import type { ByteBudget } from './byte-budget.js';
-import type { CacheGate } from './cache-gate.js';
-import { claimFill } from './fill-claim.js';
-import { type ObjectMetadata, sliceExpiry } from './metadata.js';
-import { fetchSlice, type OriginDeps } from './origin-fetch.js';
+import type { Reclaimable } from './byte-budget.js';
+import type { ObjectMetadata } from './metadata.js';
 import { AHEAD_PRIORITY, HEAD_PRIORITY } from './origin-scheduler.js';
-import type { ReadBufferPool } from './read-buffer-pool.js';
-import type { SingleFlight } from './single-flight.js';
+import type { Engine } from './request-types.js';
+import { obtainSlice } from './slice-fill.js';
 
 /** Everything a reader needs about the request it serves. */
 export interface ReadContext {
-  readonly deps: OriginDeps;
-  readonly cache: CacheGate;
-  readonly flights: SingleFlight<Chunks>;
-  readonly budget: ByteBudget;
+  readonly engine: Engine;
   readonly meta: ObjectMetadata;
+  /** The slice keys of `meta`'s version and scope. */
+  readonly keyOf: (index: number) => string;
   readonly url: string;
   readonly requestId: string;
   /** Headers forwarded on sub-requests. */
   readonly headers: Readonly<Record<string, string>>;
   /** The request's abort signal. */
   readonly signal: AbortSignal;
-  /** Where delivered slices came from, for the cache-status header. */
+  /** Where delivered slices came from, for the cache status and the outcome. */
   readonly sources: { cache: number; origin: number };
-  /** Lends store hits their memory when the consumer gives pieces back; `undefined`: fresh memory per hit. */
-  readonly pool: ReadBufferPool | undefined;
-}
-
-/** The reference slice, already in hand: the reader takes it instead of fetching it again. */
-export interface SeedSlice {
-  readonly index: number;
-  readonly chunks: Chunks;
+  /** Whether store hits may read into pooled memory (the consumer gives pieces back). */
+  readonly recycle: boolean;
+  /** Whether slices fetched from the origin are written to the store (cacheable and admitted). */
+  readonly store: boolean;
 }
 
 /** Pulls the pieces of one planned range in order. */
-export class SliceReader {
+export class SliceReader implements Reclaimable {
   readonly #ctx: ReadContext;
   readonly #plan: SlicePlan;
   readonly #buffer: ReorderBuffer<Held>;
-  readonly #controller = new AbortController();
+  /** Aborted when the read ends, and when the reader gives its memory back (then replaced). */
+  #epoch = new AbortController();
+  /** Slices being obtained, with what they reserved. */
+  readonly #loads = new Map<number, { reserved: number }>();
   readonly #onAbort: () => void;
-  readonly #seed: SeedSlice | undefined;
   #launched: number;
   #waiter: { resolve: (piece: Chunks | null) => void; reject: (error: unknown) => void } | undefined;
   #error: SliceFetchError | undefined;
-  readonly #keyOf: (index: number) => string;
-  /** Whether fetched slices are written to the store (SPEC R7; scan resistance, see `CacheStorage.maxBytes`). */
-  readonly #admit: boolean;
 
-  constructor(ctx: ReadContext, plan: SlicePlan, seed?: SeedSlice) {
+  constructor(ctx: ReadContext, plan: SlicePlan) {
     this.#ctx = ctx;
-    this.#keyOf = sliceKeys({
-      objectKey: ctx.meta.objectKey,
-      validator: ctx.meta.validator,
-      sliceSize: ctx.deps.config.sliceSize,
-    });
-    this.#admit =
-      ctx.meta.cacheable && ctx.cache.admits(plan.range === undefined ? 0 : rangeLength(plan.range));
-    // Every slice in flight (up to `concurrency`, which may exceed Node's default of 10) listens on it.
-    setMaxListeners(0, this.#controller.signal);
     this.#plan = plan;
-    this.#seed = seed;
     this.#launched = plan.firstIndex;
-    const { concurrency, sliceSize } = ctx.deps.config;
+    const { concurrency, sliceSize } = ctx.engine.deps.config;
     this.#buffer = new ReorderBuffer<Held>(
       {
         firstIndex: plan.firstIndex,
         lastIndex: plan.count === 0 ? plan.firstIndex - 1 : plan.lastIndex,
         windowBytes: concurrency * sliceSize,
       },
-      (held) => held.reserved,
+      (held) => held.bytes,
     );
     this.#onAbort = () =>
-      this.#fail(
-        new SliceFetchError('ERR_SLICE_ABORTED', `Request for ${ctx.url} was aborted.`, { url: ctx.url }),
-      );
+      this.#fail(abortError(ctx.signal.reason, `Request for ${ctx.url}`, { url: ctx.url }));
     if (ctx.signal.aborted) this.#onAbort();
     else ctx.signal.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -104,8 +85,12 @@ export class SliceReader {
     if (this.#error !== undefined) return Promise.reject(this.#error);
     if (this.#waiter !== undefined)
       return Promise.reject(new Error('SliceReader.next() called while a read is pending'));
+    this.#ctx.engine.budget.busy(this);
     const piece = this.#take();
-    if (piece !== undefined) return Promise.resolve(piece);
+    if (piece !== undefined) {
+      this.#rest();
+      return Promise.resolve(piece);
+    }
     if (this.#buffer.done || this.#plan.count === 0) {
       this.#detach();
       return Promise.resolve(null);
@@ -116,14 +101,25 @@ export class SliceReader {
     });
   }
 
-  /** Stops reading: aborts this reader's sub-requests (shared fills continue while others wait on them). */
+  /** Stops reading: leaves every fill (shared fills continue while others wait on them). */
   cancel(reason?: SliceFetchError): void {
-    this.#fail(
-      reason ??
-        new SliceFetchError('ERR_SLICE_ABORTED', `Read of ${this.#ctx.url} was cancelled.`, {
-          url: this.#ctx.url,
-        }),
-    );
+    this.#fail(reason ?? abortError(undefined, `Read of ${this.#ctx.url}`, { url: this.#ctx.url }));
+  }
+
+  /** Gives back every byte reserved — held slices and slices still coming — to obtain them again later. */
+  reclaim(): void {
+    if (this.#error !== undefined) return;
+    const { budget } = this.#ctx.engine;
+    for (const load of this.#loads.values()) {
+      budget.release(load.reserved);
+      load.reserved = 0;
+    }
+    this.#loads.clear();
+    for (const held of this.#buffer.drop()) budget.release(held.reserved);
+    this.#launched = this.#buffer.nextIndex;
+    const epoch = this.#epoch;
+    this.#epoch = new AbortController();
+    epoch.abort(abortError(undefined, `Read-ahead of ${this.#ctx.url} (its consumer is not reading)`));
   }
 
   /** Removes the next in-order slice from the buffer, trims it and gives its budget back. */
@@ -131,24 +127,25 @@ export class SliceReader {
     const index = this.#buffer.nextIndex;
     const held = this.#buffer.shift();
     if (held === undefined) return undefined;
-    this.#ctx.budget.release(held.reserved);
+    const { engine, sources, requestId, url } = this.#ctx;
+    engine.budget.release(held.reserved);
     const { emit } = plannedSlice(this.#plan, index);
     const piece = sliceChunks(held.chunks, emit.start, emit.end);
-    const bytes = rangeLength(emit);
-    this.#ctx.sources[held.source]++;
-    this.#ctx.deps.telemetry.onBytes({
-      requestId: this.#ctx.requestId,
-      url: this.#ctx.url,
-      source: held.source,
-      bytes,
-    });
+    sources[held.source]++;
+    engine.deps.telemetry.onBytes({ requestId, url, source: held.source, bytes: rangeLength(emit) });
     this.#pump();
     return piece;
   }
 
-  /** Starts lookups/fetches while the window and the budget allow. */
+  /** The consumer has its piece and is not waiting: what this reader holds may be reclaimed meanwhile. */
+  #rest(): void {
+    if (this.#error === undefined && !this.#buffer.done) this.#ctx.engine.budget.idle(this);
+  }
+
+  /** Starts obtaining slices while the window and the budget allow. */
   #pump(): void {
-    const { concurrency } = this.#ctx.deps.config;
+    const { engine } = this.#ctx;
+    const { concurrency } = engine.deps.config;
     while (
       this.#error === undefined &&
       this.#launched <= this.#plan.lastIndex &&
@@ -157,117 +154,79 @@ export class SliceReader {
       const index = this.#launched;
       const slice = plannedSlice(this.#plan, index);
       const bytes = rangeLength(slice.range);
-      const isHead = index === this.#buffer.nextIndex;
-      if (isHead) {
-        // The in-order head always gets its turn (FIFO on the budget), so stalled responses cannot starve it.
+      if (this.#resident(index)) {
         this.#launched++;
-        this.#ctx.budget.acquire(bytes, this.#controller.signal).then(
-          (reserved) => this.#load(slice, reserved, HEAD_PRIORITY),
-          (error: unknown) => this.#settleFailure(error),
+        void this.#load(slice, 0, index === this.#buffer.nextIndex ? HEAD_PRIORITY : AHEAD_PRIORITY);
+      } else if (index === this.#buffer.nextIndex) {
+        // The in-order head always gets its turn (in line for the budget), so stalled responses cannot starve it.
+        this.#launched++;
+        const epoch = this.#epoch;
+        engine.budget.acquire(bytes, epoch.signal).then(
+          (reserved) => {
+            if (epoch === this.#epoch && this.#error === undefined)
+              void this.#load(slice, reserved, HEAD_PRIORITY);
+            else engine.budget.release(reserved);
+          },
+          (error: unknown) => {
+            if (epoch === this.#epoch) this.#settleFailure(error);
+          },
         );
-        continue;
+      } else {
+        const reserved = engine.budget.tryAcquire(bytes);
+        if (reserved === 0) return; // read-ahead waits until the budget has room
+        this.#launched++;
+        void this.#load(slice, reserved, AHEAD_PRIORITY);
       }
-      const reserved = this.#ctx.budget.tryAcquire(bytes);
-      if (reserved === 0) return; // read-ahead waits until the budget has room
-      this.#launched++;
-      void this.#load(slice, reserved, AHEAD_PRIORITY);
     }
+  }
+
+  /** Whether slice `index` is held by an in-process store: memory counted already, so it costs no budget. */
+  #resident(index: number): boolean {
+    const { cache } = this.#ctx.engine;
+    return cache.inProcess && cache.has(this.#ctx.keyOf(index), this.#ctx) === true;
   }
 
   async #load(slice: PlannedSlice, reserved: number, priority: number): Promise<void> {
-    if (this.#error !== undefined) {
-      this.#ctx.budget.release(reserved);
-      return;
-    }
+    const { engine } = this.#ctx;
+    const epoch = this.#epoch;
+    const load = { reserved };
+    this.#loads.set(slice.index, load);
     try {
-      const { chunks, source } = await this.#obtain(slice, priority);
-      if (this.#error !== undefined) {
-        this.#ctx.budget.release(reserved);
-        return;
-      }
-      this.#buffer.push(slice.index, { chunks, reserved, source });
-      this.#ctx.deps.telemetry.windowHeld(this.#buffer.bytesHeld);
+      const value = await obtainSlice(
+        engine,
+        {
+          meta: this.#ctx.meta,
+          index: slice.index,
+          key: this.#ctx.keyOf(slice.index),
+          url: this.#ctx.url,
+          requestId: this.#ctx.requestId,
+          headers: this.#ctx.headers,
+          priority,
+          store: this.#ctx.store,
+          allocate: this.#ctx.recycle ? engine.pool.allocate : undefined,
+        },
+        epoch.signal,
+      );
+      if (epoch !== this.#epoch || this.#error !== undefined) return; // reclaimed or ended meanwhile
+      this.#loads.delete(slice.index);
+      // A hit of an in-process store is the store's memory, counted in its own budget.
+      const free = value.source === 'cache' && engine.cache.inProcess;
+      if (free) engine.budget.release(load.reserved);
+      const bytes = rangeLength(slice.range);
+      this.#buffer.push(slice.index, {
+        chunks: value.chunks,
+        reserved: free ? 0 : load.reserved,
+        source: value.source,
+        bytes,
+      });
+      engine.deps.telemetry.windowHeld(this.#buffer.bytesHeld);
       this.#deliver();
     } catch (error) {
-      this.#ctx.budget.release(reserved);
+      if (epoch !== this.#epoch || this.#error !== undefined) return;
+      this.#loads.delete(slice.index);
+      engine.budget.release(load.reserved);
       this.#settleFailure(error);
     }
-  }
-
-  /** A slice from the seed, the cache, or the origin (shared with concurrent requests for the same slice). */
-  async #obtain(
-    slice: PlannedSlice,
-    priority: number,
-  ): Promise<{ chunks: Chunks; source: 'cache' | 'origin' }> {
-    const { meta, cache, deps, requestId, url } = this.#ctx;
-    if (this.#seed?.index === slice.index) return { chunks: this.#seed.chunks, source: 'origin' };
-    const event = { requestId, url, index: slice.index, range: slice.range };
-    const key = this.#keyOf(slice.index);
-    const length = rangeLength(slice.range);
-    if (cache.enabled) {
-      // Only a hit read here, for this reader alone, may use the pool: a piece shared with other readers (a
-      // fill, a coalesced read) could be given back by one of them while another still sends it.
-      const hit = await cache.get(key, length, event, this.#ctx.pool?.allocate);
-      if (hit !== undefined) {
-        deps.telemetry.onCacheHit({ ...event, bytes: length });
-        return { chunks: hit, source: 'cache' };
-      }
-      deps.telemetry.onCacheMiss(event);
-    }
-    const facts = { size: meta.size, etag: meta.etag, lastModified: meta.lastModified };
-    const { promise } = this.#ctx.flights.run(
-      key,
-      async ({ signal, hold }) => {
-        // Across processes (R16): claim the fill in a shared store, or wait for the process that holds it.
-        const claim =
-          this.#admit && cache.coordinates
-            ? await claimFill(cache, key, event, {
-                read: () => cache.get(key, length, event),
-                waitMs: deps.config.timeouts.coalesceMs,
-                signal,
-              })
-            : 'own';
-        if (typeof claim !== 'string') return claim;
-        let chunks: Chunks;
-        try {
-          chunks = await fetchSlice(
-            deps,
-            {
-              url,
-              requestId,
-              index: slice.index,
-              range: slice.range,
-              headers: this.#ctx.headers,
-              signal,
-              priority,
-            },
-            facts,
-          );
-        } catch (error) {
-          if (claim === 'claimed') void cache.unlock(key, event);
-          throw error;
-        }
-        if (this.#admit) {
-          const entry = {
-            kind: 'slice' as const,
-            objectKey: meta.objectKey,
-            validator: meta.validator,
-            range: slice.range,
-            size: meta.size,
-            expiresAt: sliceExpiry(deps),
-          };
-          hold(
-            cache.set(key, chunks, entry, event).then((stored) => {
-              if (stored) deps.telemetry.onCacheStore({ ...event, bytes: length });
-              if (claim === 'claimed') return cache.unlock(key, event); // only now can waiters read it
-            }),
-          );
-        }
-        return chunks;
-      },
-      { signal: this.#controller.signal, waitTimeoutMs: deps.config.timeouts.coalesceMs },
-    );
-    return { chunks: await promise, source: 'origin' };
   }
 
   #deliver(): void {
@@ -277,6 +236,7 @@ export class SliceReader {
     if (piece !== undefined) {
       this.#waiter = undefined;
       waiter.resolve(piece);
+      this.#rest();
     } else if (this.#buffer.done) {
       this.#waiter = undefined;
       this.#detach();
@@ -286,18 +246,17 @@ export class SliceReader {
 
   #settleFailure(error: unknown): void {
     if (this.#error !== undefined) return;
-    this.#fail(
-      error instanceof SliceFetchError
-        ? error
-        : new SliceFetchError('ERR_SLICE_NETWORK', String(error), { url: this.#ctx.url, cause: error }),
-    );
+    this.#fail(toSliceFetchError(error, { url: this.#ctx.url }));
   }
 
   #fail(error: SliceFetchError): void {
     if (this.#error !== undefined) return;
     this.#error = error;
-    this.#controller.abort(error);
-    for (const held of this.#buffer.clear()) this.#ctx.budget.release(held.reserved);
+    const { budget } = this.#ctx.engine;
+    this.#epoch.abort(error);
+    for (const load of this.#loads.values()) budget.release(load.reserved);
+    this.#loads.clear();
+    for (const held of this.#buffer.clear()) budget.release(held.reserved);
     this.#detach();
     const waiter = this.#waiter;
     this.#waiter = undefined;
@@ -305,6 +264,7 @@ export class SliceReader {
   }
 
   #detach(): void {
+    this.#ctx.engine.budget.busy(this);
     this.#ctx.signal.removeEventListener('abort', this.#onAbort);
   }
 }
@@ -313,6 +273,9 @@ export class SliceReader {
 
 interface Held {
   readonly chunks: Chunks;
+  /** Budget reserved for it (0 for a hit of an in-process store). */
   readonly reserved: number;
   readonly source: 'cache' | 'origin';
+  /** The slice's length, for the window. */
+  readonly bytes: number;
 }

@@ -56,6 +56,7 @@ export class Telemetry implements Required<Metrics> {
     hit: 0,
     miss: 0,
     partial: 0,
+    revalidated: 0,
     pass: 0,
     'not-satisfiable': 0,
     'not-modified': 0,

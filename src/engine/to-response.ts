@@ -1,18 +1,22 @@
 /**
  * The public edge: a {@link SliceResult} as a WHATWG `Response`. The body is a *default* pull stream with a
  * high-water mark of 0 that enqueues each chunk untouched — a `type: 'bytes'` stream would detach (zero
- * out) the buffers it is given, and those buffers may be the cache's own (PERFORMANCE.md §0.4).
+ * out) the buffers it is given, and those buffers may be the cache's own (design.md "Default streams, never
+ * byte streams").
  *
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
-import type { SliceResult } from './open-request.js';
+import type { SliceResult } from './request-types.js';
 
 /** Wraps the engine's result as a `Response`. */
 export function toResponse(result: SliceResult): Response {
   const headers = new Headers();
-  for (const [name, value] of Object.entries(result.headers)) headers.set(name, value);
-  headers.set('x-slice-cache', result.cacheStatus());
+  for (const [name, value] of Object.entries(result.headers)) {
+    if (typeof value === 'string') headers.set(name, value);
+    else for (const item of value) headers.append(name, item);
+  }
+  headers.set('x-slice-cache', result.cacheStatus);
   const stream = result.body;
   if (stream === undefined) return new Response(null, { status: result.status, headers });
   const iterator: AsyncIterator<Chunks> = stream[Symbol.asyncIterator]();

@@ -1,15 +1,16 @@
 /**
  * `createSliceHandler()`: the engine as a Node `(req, res, next?)` handler — for `http.createServer` and as
  * Express/Connect middleware. GET and HEAD are sliced through the fetcher's internal entry point (no
- * `Response`, no web streams: PERFORMANCE.md §0.2, §11.4); everything else is proxied or refused (R2, R14);
+ * `Response`, no web streams: design.md "Web streams only at the edge"); everything else is proxied or
+ * refused (R2, R14);
  * `PURGE` with a bearer token drops an object's slices (R15). The handler stays thin: the engine evaluates
  * ranges and preconditions; this file only maps requests and answers.
  *
  * @module
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import { SliceFetchError, toSliceFetchError } from '../core/errors.js';
-import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
+import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
+import { optionError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { CONDITIONAL_HEADERS, connectionTokens, HOP_BY_HOP, NOT_FORWARDED } from '../core/headers.js';
 import {
   createSliceFetcher,
   type InternalSliceFetcher,
@@ -51,6 +52,11 @@ export interface SliceHandlerOptions extends SliceFetcherOptions {
   onError?: (error: SliceFetchError, req: IncomingMessage) => void;
   /** Methods other than GET/HEAD/PURGE: `'proxy'` streams them to the upstream, `'refuse'` answers 405. @default 'proxy' */
   passThroughMethods?: 'proxy' | 'refuse';
+  /**
+   * A client that takes none of the response's bytes for this long is disconnected, so that it holds no memory
+   * and no connection for good (R20, like nginx's `send_timeout`); `0` never disconnects. @default 60000
+   */
+  sendTimeoutMs?: number;
 }
 
 /** The handler: call it with `(req, res)` or mount it as middleware; `close()` releases what it created. */
@@ -90,12 +96,13 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
     purge,
     onError,
     passThroughMethods = 'proxy',
+    sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
     ...fetcherOptions
   } = options;
   const target = parseUpstream(upstream);
   const includes = compilePatterns(include, 'include');
   const excludes = compilePatterns(exclude, 'exclude');
-  checkOptions(minSize, passThroughMethods, purge, given, fetcherOptions);
+  checkOptions(minSize, passThroughMethods, purge, sendTimeoutMs, given, fetcherOptions);
   const forward = forwardedNames(forwardRequestHeaders ?? DEFAULT_FORWARD);
   const fetcher = (given ?? createSliceFetcher(fetcherOptions)) as InternalSliceFetcher;
   if (typeof fetcher[openSymbol] !== 'function')
@@ -126,8 +133,9 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
 
   const sliced = (req: IncomingMessage, res: ServerResponse, url: string, method: 'GET' | 'HEAD'): void => {
     const range = req.headers.range;
-    // Node refuses raw CR/LF in a field itself; the length cap bounds parsing work (R15).
-    if (range !== undefined && (range.length > MAX_RANGE_LENGTH || CRLF.test(range))) {
+    // Node refuses raw CR/LF in a field itself; this guards a server that was told to be lenient. The engine
+    // caps the length (R15) and answers 400 above it, whichever door the range came through.
+    if (range !== undefined && CRLF.test(range)) {
       sendText(res, 400, 'Bad Request (Range)');
       return;
     }
@@ -146,14 +154,19 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
           result.body?.destroy();
           return;
         }
-        const out = result.headers;
+        const out = { ...result.headers } as OutgoingHttpHeaders;
         for (const name of HOP_BY_HOP) delete out[name];
-        out['x-slice-cache'] = result.cacheStatus();
+        out['x-slice-cache'] = result.cacheStatus;
         if (minSize > 0) remember(small, url, result, minSize);
         res.writeHead(result.status, out);
         body = result.body;
         if (body === undefined) res.end();
-        else writePieces(body, res, (error) => report(error, req, res), result.release);
+        else
+          writePieces(body, res, {
+            onError: (error) => report(error, req, res),
+            release: result.release,
+            sendTimeoutMs,
+          });
       },
       (error: unknown) => report(error, req, res),
     );
@@ -210,19 +223,7 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
 // ---------------------------------------------------------------------------------------------------------
 
 const DEFAULT_FORWARD = ['authorization', 'cookie', 'user-agent', 'accept-language'];
-/** Read from the request and evaluated by the engine, never forwarded on slice requests (R13). */
-const CONDITIONALS = ['if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'if-range'];
-/** Never forwarded whatever the configuration: the connection's own, and what the engine sets itself. */
-const NEVER_FORWARDED = new Set([
-  ...HOP_BY_HOP,
-  'host',
-  'content-length',
-  'expect',
-  'range',
-  ...CONDITIONALS,
-]);
-/** Longest `Range` value accepted (R15); longer ones are 400. */
-const MAX_RANGE_LENGTH = 8 * 1024;
+const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 const CRLF = /[\r\n]/;
 /** Object URLs remembered as smaller than `minSize`; bounded so a scan of URLs cannot grow memory. */
 const MAX_SMALL = 10_000;
@@ -231,23 +232,20 @@ function checkOptions(
   minSize: number,
   passThroughMethods: string,
   purge: SliceHandlerOptions['purge'],
+  sendTimeoutMs: number,
   given: SliceFetcher | undefined,
   fetcherOptions: SliceFetcherOptions,
 ): void {
   const fail = (path: string, expected: string, got: unknown): never => {
-    throw new SliceFetchError(
-      'ERR_SLICE_CONFIG',
-      `Expected \`${path}\` to be ${expected}, got \`${String(got)}\`.`,
-      {
-        paths: [path],
-      },
-    );
+    throw optionError(path, expected, got);
   };
   if (!Number.isSafeInteger(minSize) || minSize < 0) fail('minSize', 'a non-negative integer', minSize);
   if (passThroughMethods !== 'proxy' && passThroughMethods !== 'refuse')
     fail('passThroughMethods', "'proxy' or 'refuse'", passThroughMethods);
   if (purge !== undefined && (typeof purge.token !== 'string' || purge.token === ''))
     fail('purge.token', 'a non-empty string', purge.token);
+  if (!Number.isSafeInteger(sendTimeoutMs) || sendTimeoutMs < 0)
+    fail('sendTimeoutMs', 'a non-negative integer', sendTimeoutMs);
   const extra = Object.keys(fetcherOptions);
   if (given !== undefined && extra.length > 0)
     fail(extra[0] as string, 'absent when `fetcher` is given (configure that fetcher instead)', 'set');
@@ -257,7 +255,7 @@ function forwardedNames(names: readonly string[]): string[] {
   const out: string[] = [];
   for (const name of names) {
     const lower = String(name).toLowerCase();
-    if (!NEVER_FORWARDED.has(lower) && !out.includes(lower)) out.push(lower);
+    if (!NOT_FORWARDED.has(lower) && !out.includes(lower)) out.push(lower);
   }
   return out;
 }
@@ -266,7 +264,7 @@ function pickHeaders(req: IncomingMessage, forward: readonly string[]): Record<s
   const hop = connectionTokens(req.headers.connection);
   const out: Record<string, string> = {};
   for (const name of forward) copyHeader(req, name, hop, out);
-  for (const name of CONDITIONALS) copyHeader(req, name, hop, out);
+  for (const name of CONDITIONAL_HEADERS) copyHeader(req, name, hop, out);
   return out;
 }
 

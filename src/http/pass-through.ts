@@ -1,8 +1,8 @@
 /**
- * The plain streaming proxy for requests the handler does not slice (SPEC R2, R14): other methods (`POST`,
+ * The plain streaming proxy for requests the handler does not slice (R2, R14): other methods (`POST`,
  * `PUT`, …, with their bodies) and GETs that fail the include/exclude patterns. It talks to the upstream with
  * its own undici `Pool` rather than through the fetcher's `Transport`, because the transport port only carries
- * bodiless GET/HEAD and adapters never import each other (STYLE.md §1). Memory stays bounded: both bodies are
+ * bodiless GET/HEAD and adapters never import each other. Memory stays bounded: both bodies are
  * streams with backpressure (`pipeline`).
  *
  * @module
@@ -11,7 +11,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { pipeline } from 'node:stream';
 import { Pool } from 'undici';
 import { toSliceFetchError } from '../core/errors.js';
-import { connectionTokens, HOP_BY_HOP } from '../core/headers.js';
+import { CONDITIONAL_HEADERS, connectionTokens, HOP_BY_HOP } from '../core/headers.js';
 
 /** A lazily created pool to the upstream origin, closed with the handler. */
 export interface PassThrough {
@@ -93,11 +93,7 @@ const PASSED = [
   'accept',
   'accept-encoding',
   'range',
-  'if-range',
-  'if-match',
-  'if-none-match',
-  'if-modified-since',
-  'if-unmodified-since',
+  ...CONDITIONAL_HEADERS,
 ];
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {

@@ -1,5 +1,5 @@
 /**
- * `PURGE /path` (SPEC R15, R18): removes an object's cached slices when the request carries
+ * `PURGE /path` (R15, R18): removes an object's cached slices when the request carries
  * `Authorization: Bearer <token>`. The token is compared in constant time — both sides are hashed to 32 bytes
  * first, so neither the content nor the length of the configured token leaks through timing.
  *

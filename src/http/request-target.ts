@@ -1,5 +1,5 @@
 /**
- * Where a request may go and what it may carry (SPEC R15): the origin URL is the configured upstream plus the
+ * Where a request may go and what it may carry (R15): the origin URL is the configured upstream plus the
  * request's path and query only — never the authority of an absolute-form target nor the `Host` header — and
  * a path with a `..` segment (plain or percent-encoded) is refused instead of being resolved. Also the
  * hop-by-hop header rules (RFC 9110 §7.6.1) and the include/exclude patterns (R2), compiled once.

@@ -1,12 +1,13 @@
 /**
  * Streams a piece body into a `ServerResponse`: one cork/uncork per piece so a whole slice leaves in one
- * `writev` (PERFORMANCE.md §0.1, §11.3 — 2.4 → 5.1 GB/s warm), never a `Buffer.concat`. Backpressure: when the
- * last write of a piece returns `false` the body pauses until `'drain'` (or `'close'`, when the client left).
- * A body that fails destroys the response with the error, so the client sees an incomplete body, never a
- * clean end (SPEC R11). With `release` (given only where {@link writesThrough} holds), each piece is given
- * back once the socket has taken its bytes — the
- * write callback of its last chunk, which runs after the kernel copied them, or with an error when they will
- * never be written — so the engine can read the next store hit into its memory.
+ * `writev` (design.md "Write one slice per writev": 2.4 → 5.1 GB/s warm), never a `Buffer.concat`.
+ * Backpressure: when the last write of a piece returns `false` the body pauses until `'drain'` (or `'close'`,
+ * when the client left) — and a client that takes nothing for `sendTimeoutMs` is disconnected (R20), so a
+ * stalled client holds no memory or socket for good. A body that fails destroys the response with the error,
+ * so the client sees an incomplete body, never a clean end (R11). With `release` (given only where
+ * {@link writesThrough} holds), each piece is given back once the socket has taken its bytes — the write
+ * callback of its last chunk, which runs after the kernel copied them, or with an error when they will never be
+ * written — so the engine can read the next store hit into its memory.
  *
  * @module
  */
@@ -30,30 +31,47 @@ export function writesThrough(req: IncomingMessage, res: ServerResponse): boolea
   return res.write === ServerResponse.prototype.write && req.socket instanceof Socket;
 }
 
+/** Options of {@link writePieces}. */
+export interface WritePiecesOptions {
+  /** Called once if the body fails; the response is then destroyed with that error. */
+  readonly onError: (error: Error) => void;
+  /** Receives each piece once its bytes are out of the process's hands (see the module comment). */
+  readonly release?: ((piece: readonly Uint8Array[]) => void) | undefined;
+  /** Disconnects a client that drains nothing for this long; `0` never does. */
+  readonly sendTimeoutMs: number;
+}
+
 /**
- * Pipes `body` — an object-mode stream of pieces (`Uint8Array[]`) — into `res` and ends it. `onError` is
- * called once if the body fails; the response is then destroyed with that error. `release` receives each
- * piece once its bytes are out of the process's hands (see the module comment).
+ * Pipes `body` — an object-mode stream of pieces (`Uint8Array[]`) — into `res` and ends it.
  *
  * @example
  * ```ts
  * res.writeHead(result.status, result.headers);
- * writePieces(result.body, res, (error) => logger.error({ err: error }), result.release);
+ * writePieces(result.body, res, { onError: (error) => logger.error({ err: error }), sendTimeoutMs: 60_000 });
  * ```
  */
-export function writePieces(
-  body: Readable,
-  res: ServerResponse,
-  onError: (error: Error) => void,
-  release?: (piece: readonly Uint8Array[]) => void,
-): void {
+export function writePieces(body: Readable, res: ServerResponse, options: WritePiecesOptions): void {
+  const { onError, release, sendTimeoutMs } = options;
   let waiting = false;
+  let timer: NodeJS.Timeout | undefined;
   const resume = (): void => {
     res.off('drain', resume);
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     if (!waiting) return;
     waiting = false;
     body.resume();
   };
+  const stalled = (): void => {
+    timer = undefined;
+    res.off('drain', resume);
+    const error = new Error(`The client read nothing for ${sendTimeoutMs} ms (sendTimeoutMs).`);
+    body.destroy();
+    res.destroy(error);
+  };
+  res.once('close', () => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
   body.on('data', (piece: readonly Uint8Array[]) => {
     let ok = true;
     const last = piece.length - 1;
@@ -66,6 +84,7 @@ export function writePieces(
       waiting = true;
       body.pause();
       res.once('drain', resume);
+      if (sendTimeoutMs > 0) timer = setTimeout(stalled, sendTimeoutMs);
     }
   });
   body.once('end', () => res.end());

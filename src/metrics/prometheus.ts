@@ -1,5 +1,5 @@
 /**
- * `prometheusMetrics()`: the {@link Metrics} hooks port as prom-client counters, histograms and gauges (SPEC R9),
+ * `prometheusMetrics()`: the {@link Metrics} hooks port as prom-client counters, histograms and gauges (R9),
  * published as the subpath `slice-fetch/prometheus` so the root entry never loads prom-client (an optional peer).
  *
  * @module

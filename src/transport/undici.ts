@@ -1,6 +1,6 @@
 /**
  * The default {@link Transport}: undici's `Dispatcher.request` over one shared connection pool, asking for
- * `Accept-Encoding: identity` so slice bytes are the object's bytes (SPEC R8).
+ * `Accept-Encoding: identity` so slice bytes are the object's bytes (R8).
  *
  * @module
  */

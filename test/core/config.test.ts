@@ -39,7 +39,7 @@ describe('parseConfig', () => {
       maxObjectSize: Number.MAX_SAFE_INTEGER,
       coalesce: 'cancel',
       retry: { retries: 3, baseDelayMs: 100, maxDelayMs: 5000, deadlineMs: 60000 },
-      timeouts: { headersMs: 15000, bodyMs: 30000, cacheMs: 2000, coalesceMs: 30000 },
+      timeouts: { headersMs: 15000, bodyMs: 30000, cacheMs: 2000, coalesceMs: 30000, sliceMs: 60000 },
       cachePolicy: {
         defaultTtlMs: 300000,
         maxTtlMs: 604800000,

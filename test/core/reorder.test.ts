@@ -113,3 +113,20 @@ describe('ReorderBuffer', () => {
     );
   });
 });
+
+describe('ReorderBuffer.drop', () => {
+  it('gives back every held item in order and takes the same indexes again', () => {
+    const buffer = new ReorderBuffer<string>(
+      { firstIndex: 0, lastIndex: 3, windowBytes: 10 },
+      (s) => s.length,
+    );
+    buffer.push(2, 'cc');
+    buffer.push(0, 'a');
+    expect(buffer.drop()).toEqual(['a', 'cc']);
+    expect(buffer.bytesHeld).toBe(0);
+    expect(buffer.shift()).toBeUndefined();
+    buffer.push(0, 'a');
+    expect(buffer.shift()).toBe('a');
+    expect(buffer.done).toBe(false);
+  });
+});

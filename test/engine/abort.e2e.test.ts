@@ -7,7 +7,8 @@
 import type { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSliceFetcher, type InternalSliceFetcher, openSymbol } from '../../src/index.js';
+import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.js';
+import { createSliceFetcher } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { activeResources, drain, KiB, leakedResources, makeGate } from './e2e-helpers.js';

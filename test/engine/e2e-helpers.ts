@@ -4,12 +4,8 @@
  * gates for deterministic concurrency, a multipart parser and a resource snapshot for leak checks.
  */
 import type { Readable } from 'node:stream';
-import {
-  createSliceFetcher,
-  type InternalSliceFetcher,
-  type SliceFetcher,
-  type SliceFetcherOptions,
-} from '../../src/index.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import { createSliceFetcher, type SliceFetcher, type SliceFetcherOptions } from '../../src/index.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

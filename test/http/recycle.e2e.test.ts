@@ -14,15 +14,9 @@ import { Duplex } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Chunks } from '../../src/core/chunks.js';
-import { openSymbol } from '../../src/engine/fetcher.js';
+import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.js';
 import { createSliceHandler, type SliceHandler } from '../../src/http/index.js';
-import {
-  type CacheGetOptions,
-  type CacheStorage,
-  createSliceFetcher,
-  fsStorage,
-  type InternalSliceFetcher,
-} from '../../src/index.js';
+import { type CacheGetOptions, type CacheStorage, createSliceFetcher, fsStorage } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 

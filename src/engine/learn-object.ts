@@ -1,0 +1,360 @@
+/**
+ * Learning an object from its reference slice (R3): the first slice a request needs is fetched, and its head
+ * tells the object's size, validators and headers. The fetch is a fill like any other (`slice-fill.ts`):
+ * concurrent requests of one sharing scope that need the same reference join it, and as soon as its head names
+ * the version, it becomes the fill of that slice — under the slice's key, where readers and other requests'
+ * read-ahead find it. Requests are answered at the head; the reference bytes follow as the fill's value.
+ *
+ * Also here: revalidating a stale version with one conditional request (R7), retiring the old version when
+ * the object changed, and learning a cold object once across processes that share a store (R16).
+ *
+ * @module
+ */
+import { cacheDecision } from '../core/freshness.js';
+import { type HeaderRecord, headerValue } from '../core/headers.js';
+import { metadataKey, objectValidator, sliceKey } from '../core/keys.js';
+import { sliceIndexAt } from '../core/plan.js';
+import type { ParsedRange } from '../core/range.js';
+import { parseVary, variantScope } from '../core/scope.js';
+import { claimFill } from './fill-claim.js';
+import { keptHeaders, type ObjectMetadata, sliceExpiry } from './metadata.js';
+import type { FenceTicket } from './object-fence.js';
+import { fetchReference, type ReferenceResult } from './origin-fetch.js';
+import { HEAD_PRIORITY } from './origin-scheduler.js';
+import { discardBody } from './read-body.js';
+import type { Engine, LiveResult, OpenInput, ReferenceHead } from './request-types.js';
+import { retireObject } from './retire-object.js';
+import type { FlightContext, Lease } from './single-flight.js';
+import { referenceKey, type SliceValue, storeSlice } from './slice-fill.js';
+
+/** What learning the object gives a request. */
+export type Learned =
+  /**
+   * A sliceable version. `lease` holds the reference fill until the request's reader has joined it — release
+   * it then (or at once, if the response needs no body).
+   */
+  | {
+      readonly kind: 'sliced';
+      readonly meta: ObjectMetadata;
+      readonly index: number;
+      readonly lease: Lease<SliceValue | undefined, ReferenceHead>;
+      readonly setCookie: string | readonly string[] | undefined;
+    }
+  /** A version known without slice bytes to follow; `fromOrigin` unless another process learnt it. */
+  | {
+      readonly kind: 'meta';
+      readonly meta: ObjectMetadata;
+      readonly revalidated: boolean;
+      readonly fromOrigin: boolean;
+    }
+  | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
+  | { readonly kind: 'live'; readonly result: LiveResult };
+
+/**
+ * Learns the object for `input`: joins or starts the reference fetch of the slice holding its first wanted
+ * byte. `known` is what the engine already knows of the object in this scope (stale, or not storable): a stale
+ * cacheable version is revalidated, and any known size places the reference of a suffix range.
+ */
+export async function learnObject(
+  engine: Engine,
+  input: OpenInput,
+  parsed: ParsedRange,
+  known: ObjectMetadata | undefined,
+): Promise<Learned> {
+  const index = referenceIndex(parsed, engine.deps.config.sliceSize, known?.size);
+  const key = referenceKey(input.objectKey, input.base, index);
+  const joined = engine.fills.join(key, input.signal);
+  if (joined !== undefined) {
+    const head = await joined.head.catch((error: unknown) => {
+      joined.release();
+      throw error;
+    });
+    if (sharedWith(head, input)) return learned(head, joined, index);
+    // Another variant, a private answer to another credential, or a live body only one request can take.
+    joined.release();
+  }
+  const own = joined === undefined ? key : `${key}\u0000${input.requestId}`;
+  const lease = engine.fills.start(
+    own,
+    input.objectKey,
+    (context) => fetchAndLearn(engine, input, index, known, context),
+    input.signal,
+  );
+  const head = await lease.head.catch((error: unknown) => {
+    lease.release();
+    throw error;
+  });
+  if (head.kind === 'live' && !head.claim()) throw new Error('a live reference answer was claimed twice');
+  return learned(head, lease, index);
+}
+
+/** The slice index holding the first byte a request wants (the whole object, a range, or a known size's tail). */
+export function referenceIndex(parsed: ParsedRange, sliceSize: number, knownSize?: number): number {
+  if (parsed.type !== 'specs') return 0;
+  const spec = parsed.specs[0];
+  if (spec === undefined) return 0;
+  if ('suffix' in spec) {
+    if (knownSize === undefined || !Number.isSafeInteger(spec.suffix)) return 0;
+    return sliceIndexAt(Math.max(0, knownSize - spec.suffix), sliceSize);
+  }
+  return Number.isSafeInteger(spec.first) ? sliceIndexAt(spec.first, sliceSize) : 0;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function learned(
+  head: ReferenceHead,
+  lease: Lease<SliceValue | undefined, ReferenceHead>,
+  index: number,
+): Learned {
+  switch (head.kind) {
+    case 'sliced':
+      return {
+        kind: 'sliced',
+        meta: head.meta,
+        index,
+        lease,
+        setCookie: lease.joined ? undefined : head.setCookie,
+      };
+    case 'meta':
+      lease.release();
+      return head;
+    case 'unsatisfiable':
+      lease.release();
+      return head;
+    case 'live':
+      lease.release();
+      return { kind: 'live', result: head.result };
+  }
+}
+
+/**
+ * Whether a request may use a reference answer another request fetched: same variant, and — unless the answer
+ * may be stored and so shared anyway — the same credential. A live body is never shared.
+ */
+function sharedWith(head: ReferenceHead, input: OpenInput): boolean {
+  if (head.kind === 'live') return false;
+  if (head.kind === 'unsatisfiable') return true; // a size, no bytes
+  return scopeOf(head.meta, input) === head.meta.scope;
+}
+
+/** The reference fill's work: claim across processes, fetch, announce the head, store what may be stored. */
+async function fetchAndLearn(
+  engine: Engine,
+  input: OpenInput,
+  index: number,
+  known: ObjectMetadata | undefined,
+  context: FlightContext<ReferenceHead>,
+): Promise<SliceValue | undefined> {
+  const { deps, cache } = engine;
+  const event = { requestId: input.requestId, url: input.url };
+  const stale = known?.cacheable === true ? known : undefined;
+  let ticket = engine.fence.enter(input.objectKey);
+  const writes: Promise<unknown>[] = [];
+  let claimed = false;
+  try {
+    if (cache.coordinates && stale === undefined) {
+      // R16: processes sharing a store learn a cold object once; the others wait for its metadata.
+      const claim = await claimFill(cache, metadataKey(input.objectKey, input.base), event, {
+        read: async () => {
+          const meta = await engine.metadata.load(input.objectKey, input.base, input.forward, event);
+          return meta !== undefined && meta.expiresAt > deps.now() ? meta : undefined;
+        },
+        readWhileHeld: false, // the metadata lands before the reference slice: wait until both are stored
+        waitMs: deps.config.timeouts.coalesceMs,
+        signal: context.signal,
+      });
+      if (claim !== 'own' && claim !== 'claimed') {
+        context.announce({ kind: 'meta', meta: claim, revalidated: false, fromOrigin: false });
+        return undefined;
+      }
+      claimed = claim === 'claimed';
+    }
+    const { sliceSize } = deps.config;
+    const progress = { received: 0 };
+    let meta: ObjectMetadata | undefined;
+    let setCookie: string | readonly string[] | undefined;
+    const result = await fetchReference(
+      deps,
+      {
+        url: input.url,
+        requestId: input.requestId,
+        index,
+        // Before the size is known, ask for the whole aligned slice; the origin clamps its end at EOF.
+        range: { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 },
+        headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
+        signal: context.signal,
+        priority: HEAD_PRIORITY,
+        progress,
+      },
+      (facts, headers) => {
+        meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
+        ticket = adopt(engine, input, meta, stale, ticket);
+        if (ticket.current) context.alias(sliceKey({ ...meta, sliceSize, index }));
+        const store = meta.cacheable && cache.enabled;
+        const length = Math.min(sliceSize, meta.size - index * sliceSize);
+        context.finishAlone(() => store && progress.received * 2 > length);
+        setCookie = meta.cacheable ? undefined : headers['set-cookie'];
+        context.announce({ kind: 'sliced', meta, setCookie });
+      },
+    );
+    if (result.kind === 'sliced') {
+      const learnt = meta as ObjectMetadata; // set by the head callback, which ran before any body
+      writes.push(ticket.write(() => engine.metadata.persist(learnt, event, sliceExpiry(deps))));
+      if (learnt.cacheable && cache.enabled) {
+        const slice = sliceKey({ ...learnt, sliceSize, index });
+        const sliceEvent = { ...event, index, range: result.range };
+        writes.push(storeSlice(engine, learnt, slice, result.chunks, sliceEvent, ticket));
+      }
+      return { chunks: result.chunks, source: 'origin', lent: false };
+    }
+    context.announce(
+      headOf(engine, input, result, stale, (m) => {
+        ticket = adopt(engine, input, m, stale, ticket);
+        writes.push(ticket.write(() => engine.metadata.persist(m, event, sliceExpiry(deps))));
+      }),
+    );
+    return undefined;
+  } finally {
+    const written = Promise.allSettled(writes);
+    context.hold(written);
+    void written.then(() => {
+      ticket.leave();
+      if (claimed) return cache.unlock(metadataKey(input.objectKey, input.base), event);
+    });
+  }
+}
+
+/** The head of a reference answer that brings no slice bytes; `learnt` publishes a version it names. */
+function headOf(
+  engine: Engine,
+  input: OpenInput,
+  result: Exclude<ReferenceResult, { kind: 'sliced' }>,
+  stale: ObjectMetadata | undefined,
+  learnt: (meta: ObjectMetadata) => void,
+): ReferenceHead {
+  if (result.kind === 'unsatisfiable') return result;
+  if (result.kind === 'empty') {
+    const { headers } = result;
+    const meta = versionOf(
+      engine,
+      input,
+      0,
+      headerValue(headers, 'etag'),
+      headerValue(headers, 'last-modified'),
+      headers,
+    );
+    learnt(meta);
+    return { kind: 'meta', meta, revalidated: false, fromOrigin: true };
+  }
+  if (stale !== undefined && result.kind === 'origin-status' && result.response.status === 304) {
+    // R7: the stale version is still current — renew it, keep every slice, transfer nothing.
+    discardBody(result.response.body);
+    const meta = renewed(engine, input, stale, result.response.headers);
+    learnt(meta);
+    return { kind: 'meta', meta, revalidated: true, fromOrigin: true };
+  }
+  let claimed = false;
+  // Nobody claims a live body when every waiter has gone: release its connection instead of leaking it.
+  setImmediate(() => {
+    if (!claimed) discardBody(result.response.body);
+  });
+  return {
+    kind: 'live',
+    result,
+    claim: () => {
+      if (claimed) return false;
+      claimed = true;
+      return true;
+    },
+  };
+}
+
+/**
+ * Makes a newly learnt version the one this scope serves: when it replaces another version of the same
+ * variant, the old one is retired first — its fills fenced off, its slices purged (R7, R11). Returns the ticket
+ * the learning fill writes with from now on. A fill fenced off by a purge publishes nothing.
+ */
+function adopt(
+  engine: Engine,
+  input: OpenInput,
+  meta: ObjectMetadata,
+  stale: ObjectMetadata | undefined,
+  ticket: FenceTicket,
+): FenceTicket {
+  if (!ticket.current) return ticket;
+  const previous = stale ?? engine.metadata.peek(input.objectKey, meta.scope);
+  let current = ticket;
+  if (previous !== undefined && previous.validator !== meta.validator) {
+    void retireObject(engine, input.objectKey, { requestId: input.requestId, url: input.url });
+    ticket.leave();
+    current = engine.fence.enter(input.objectKey);
+  }
+  engine.metadata.remember(meta);
+  return current;
+}
+
+/** Separates the scope of a version nobody else may share from the scope it would have if it were shared. */
+const PRIVATE = ' private:';
+
+/** The scope a version learnt for `input` gets: its variant, and its credential too when it may not be stored. */
+function scopeOf(meta: Pick<ObjectMetadata, 'vary' | 'cacheable'>, input: OpenInput): string {
+  const variant = variantScope(input.base, meta.vary, input.forward, input.requestId);
+  return meta.cacheable || input.identity === input.base ? variant : `${variant}${PRIVATE}${input.identity}`;
+}
+
+/** The metadata of one object version, from the reference's facts and headers (freshness per R7). */
+function versionOf(
+  engine: Engine,
+  input: OpenInput,
+  size: number,
+  etag: string | undefined,
+  lastModified: string | undefined,
+  headers: HeaderRecord,
+): ObjectMetadata {
+  const { deps } = engine;
+  const vary = parseVary(headerValue(headers, 'vary'));
+  const decision = cacheDecision(headers, deps.config.cachePolicy, deps.now(), input.authorized);
+  // R19: Vary: * names something outside the request; such an answer is never shared, so never stored.
+  const cacheable = decision.store && vary !== '*';
+  const partial = { vary, cacheable };
+  return {
+    objectKey: input.objectKey,
+    size,
+    etag,
+    lastModified,
+    validator: objectValidator({ etag, lastModified, size }),
+    headers: keptHeaders(headers),
+    cacheable,
+    expiresAt: cacheable && decision.store ? deps.now() + decision.ttlMs : 0,
+    base: input.base,
+    vary,
+    scope: scopeOf(partial, input),
+  };
+}
+
+/** The conditional headers that revalidate a stale version (RFC 9111 §4.3.1): its ETag, else its date. */
+function revalidation(stale: ObjectMetadata): Record<string, string> {
+  if (stale.etag !== undefined) return { 'if-none-match': stale.etag };
+  if (stale.lastModified !== undefined) return { 'if-modified-since': stale.lastModified };
+  return {};
+}
+
+/** A stale version the origin confirmed with 304: new freshness (from the 304's headers), same slices. */
+function renewed(
+  engine: Engine,
+  input: OpenInput,
+  stale: ObjectMetadata,
+  headers: HeaderRecord,
+): ObjectMetadata {
+  const { deps } = engine;
+  // RFC 9111 §4.3.4: the 304's header fields update the stored ones.
+  const merged = { ...stale.headers, ...keptHeaders(headers) };
+  const decision = cacheDecision(merged, deps.config.cachePolicy, deps.now(), input.authorized);
+  return {
+    ...stale,
+    headers: merged,
+    cacheable: decision.store,
+    expiresAt: decision.store ? deps.now() + decision.ttlMs : 0,
+  };
+}
