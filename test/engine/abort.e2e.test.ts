@@ -11,7 +11,7 @@ import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.
 import { createSliceFetcher } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
-import { activeResources, drain, KiB, leakedResources, makeGate } from './e2e-helpers.js';
+import { activeResources, drain, KiB, leakedResources, makeGate, quiescent } from './e2e-helpers.js';
 
 let origin: TestOrigin;
 beforeAll(async () => {
@@ -166,21 +166,58 @@ async function runScenario(s: Scenario): Promise<void> {
       }
     }
     expect(received.equals(contentBytes(seed, first, first + received.length - 1))).toBe(true);
+    // Checked before close(): the request's own fills went when it did (regression: read-ahead started while
+    // the reference streamed followed the reference fetch, not its waiters, and a close hid it).
+    await origin.waitForNoInFlight();
+    const stats = await quiescent(fetcher);
+    expect(stats.activeRequests).toBe(0);
+    expect(stats.inFlightSlices).toBe(0);
+    expect(stats.bufferedBytes).toBe(0);
   } finally {
     origin.off('request', onRequest);
+    gate.open();
     await fetcher.close();
     await origin.waitForIdle();
-    gate.open();
     origin.clearFaults();
   }
-  const stats = fetcher.stats();
-  expect(stats.activeRequests).toBe(0);
-  expect(stats.inFlightSlices).toBe(0);
-  expect(stats.bufferedBytes).toBe(0);
   expect(await leakedResources(before)).toEqual([]);
 }
 
 describe('aborting a request (P24)', () => {
+  it('leaves nothing in flight at the origin when the first client of a cold object leaves after its first chunk', async () => {
+    const path = '/p24/cold-seek.bin';
+    const size = 16 * SLICE;
+    const { seed } = origin.setObject(path, { size });
+    const gate = makeGate();
+    // The reference answers at once; the read-ahead it starts is held at the origin, mid-fill for the engine.
+    origin.addFault({
+      path,
+      times: Infinity,
+      match: (r) => (r.range?.start ?? 0) > 0,
+      fault: { type: 'wait', until: gate.promise },
+    });
+    const fetcher = createSliceFetcher({ sliceSize: SLICE, concurrency: 4 });
+    try {
+      const res = await fetcher.fetch(origin.url(path));
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const { value } = await reader.read();
+      expect(
+        Buffer.from(value as Uint8Array).equals(contentBytes(seed, 0, (value as Uint8Array).length - 1)),
+      ).toBe(true);
+      await origin.waitFor((s) => s.inFlight === 3);
+      const sent = origin.stats.bytesSent;
+      await reader.cancel();
+      // Before close(): the read-ahead had one waiter, the client, and went with it.
+      await origin.waitForNoInFlight();
+      gate.open();
+      expect(origin.stats.bytesSent).toBe(sent);
+      expect((await quiescent(fetcher)).bufferedBytes).toBe(0);
+    } finally {
+      gate.open();
+      await fetcher.close();
+    }
+  }, 10_000);
+
   it('leaves no open socket, timer, active request or reserved memory, wherever it is aborted', async () => {
     await fc.assert(fc.asyncProperty(scenario, runScenario), { numRuns: 40 });
   });

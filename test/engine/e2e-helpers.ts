@@ -189,6 +189,25 @@ export async function leakedResources(before: readonly string[], turns = 200): P
   return extra;
 }
 
+/**
+ * The fetcher's stats once its own bookkeeping has caught up: waits (a bounded number of `setImmediate` turns,
+ * no timers) until no request, sub-request or budget byte is left, and returns the stats either way — what the
+ * origin sees as closed can still be settling in the fetcher's promise chains for a few turns.
+ *
+ * @example
+ * expect((await quiescent(fetcher)).inFlightSlices).toBe(0);
+ */
+export async function quiescent(
+  fetcher: SliceFetcher,
+  turns = 500,
+): Promise<ReturnType<SliceFetcher['stats']>> {
+  const idle = (s: ReturnType<SliceFetcher['stats']>) =>
+    s.activeRequests === 0 && s.inFlightSlices === 0 && s.bufferedBytes === 0;
+  for (let i = 0; i < turns && !idle(fetcher.stats()); i++)
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  return fetcher.stats();
+}
+
 // ---- module-private helpers
 
 /** The items of `now` beyond their count in `before` (multiset difference). */
