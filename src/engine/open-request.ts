@@ -176,13 +176,15 @@ async function respond(
     return { status, headers, body: undefined, cacheStatus: headStatus, outcome };
   }
 
+  // Before any slice is read, so that the store is seen as it was for this response.
+  const predicted = statusAtHead(engine, input, body, learning);
   // Prime: take the first piece now, so a version change found on the first slice restarts cleanly.
   const source = sequenceSource(body.makers);
   const first = await source.next().catch((error: unknown) => {
     source.cancel(error as Error);
     throw error;
   });
-  const cacheStatus = await statusAtHead(engine, input, body, learning);
+  const cacheStatus = await predicted;
   let primed: Chunks | null | undefined = first;
   const stream = new PieceStream(
     purgeOnVersionChange(engine, input, {
@@ -278,23 +280,15 @@ function bodyOf(
   return { headers, makers, sources, indexes, keyOf };
 }
 
-/** The cache status once the first piece is read: known sources, plus a presence check of the rest. */
-function statusAtHead(
-  engine: Engine,
-  input: OpenInput,
-  body: Body,
-  learning: Learning,
-): Promise<CacheStatus> {
-  const { sources, indexes, keyOf } = body;
-  const read = sources.cache + sources.origin;
+/**
+ * The cache status of a body about to be read: the reference this response's learning fetched is the origin's,
+ * every other slice is looked up with a presence check.
+ */
+function statusAtHead(engine: Engine, input: OpenInput, body: Body, learning: Learning): Promise<CacheStatus> {
+  const { indexes, keyOf } = body;
   const unknown: number[] = [];
-  let fromOrigin = sources.origin;
-  let skipped = 0;
+  let fromOrigin = 0;
   for (const index of indexes) {
-    if (skipped < read) {
-      skipped++; // the first slices of the body are read already (one, in practice)
-      continue;
-    }
     if (index === learning.referenceIndex) fromOrigin++;
     else unknown.push(index);
   }
@@ -303,7 +297,7 @@ function statusAtHead(
     learnt: learning.learnt,
     revalidated: learning.revalidated,
     unknown,
-    fromCache: sources.cache,
+    fromCache: 0,
     fromOrigin,
     has: (index) => (cache.canTell ? cache.has(keyOf(index), input) : undefined),
   });
