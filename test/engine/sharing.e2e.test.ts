@@ -129,6 +129,79 @@ describe('Vary (R19, P26)', () => {
   });
 });
 
+describe('scopes never leak (P26)', () => {
+  it('gives every request only bytes its own credential and variant may see, whatever runs concurrently', async () => {
+    const request = fc.record({
+      credential: fc.constantFrom(undefined, TOKEN, 'Bearer other'),
+      language: fc.constantFrom(undefined, 'en', 'fr', 'de'),
+      object: fc.constantFrom('private', 'variants'),
+      first: fc.nat({ max: 6 * SLICE }),
+      length: fc.nat({ max: 3 * SLICE }),
+      abortAfter: fc.option(fc.nat({ max: 3 }), { nil: undefined }),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(request, { minLength: 2, maxLength: 10 }),
+        fc.boolean(),
+        fc.boolean(),
+        async (requests, cacheAuthorized, warmFirst) => {
+          const size = 6 * SLICE + 1;
+          const privatePath = `/p26/private-${run}.bin`;
+          const variantsPath = `/p26/variants-${run}.bin`;
+          run++;
+          origin.clearFaults();
+          const privateSeed = privateObject(privatePath, size);
+          const seeds: Record<string, number> = { en: 1000 + run, fr: 2000 + run };
+          const other = origin.setObject(variantsPath, {
+            size,
+            etag: null,
+            vary: { header: 'accept-language', seeds },
+          }).seed;
+          const fetcher = makeFetcher({ sliceSize: SLICE, concurrency: 3, cachePolicy: { cacheAuthorized } });
+          const once = async (r: (typeof requests)[number]) => {
+            const headers: Record<string, string> = {};
+            if (r.credential !== undefined) headers.authorization = r.credential;
+            if (r.language !== undefined) headers['accept-language'] = r.language;
+            const path = r.object === 'private' ? privatePath : variantsPath;
+            const last = Math.min(size - 1, r.first + r.length);
+            const res = await fetcher.fetch(origin.url(path), { headers, range: `bytes=${r.first}-${last}` });
+            const body = res.body as ReadableStream<Uint8Array>;
+            const reader = body.getReader();
+            const parts: Uint8Array[] = [];
+            for (;;) {
+              if (r.abortAfter !== undefined && parts.length >= r.abortAfter) {
+                await reader.cancel();
+                break;
+              }
+              const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+              if (done) break;
+              parts.push(value as Uint8Array);
+            }
+            const bytes = Buffer.concat(parts);
+            if (r.object === 'private') {
+              if (r.credential !== TOKEN) {
+                expect(res.status).toBe(403);
+                return;
+              }
+              expect(res.status).toBe(206);
+              expect(bytes.equals(contentBytes(privateSeed, r.first, r.first + bytes.length - 1))).toBe(true);
+              return;
+            }
+            const seed = r.language === undefined ? other : (seeds[r.language] ?? other);
+            expect(res.status).toBe(206);
+            expect(bytes.equals(contentBytes(seed, r.first, r.first + bytes.length - 1))).toBe(true);
+          };
+          if (warmFirst) for (const r of requests) await once(r);
+          await Promise.all(requests.map(once));
+          await fetcher.close();
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('cold coalescing (P22)', () => {
   it('fetches each slice once for three concurrent cold requests starting in different slices, without a warm-up', async () => {
     const path = '/p22/three.bin';
