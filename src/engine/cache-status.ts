@@ -44,13 +44,20 @@ export interface HeadFacts {
 export async function cacheStatusAtHead(facts: HeadFacts): Promise<CacheStatus> {
   let cache = facts.fromCache;
   let origin = facts.fromOrigin;
-  for (const index of facts.unknown) {
-    // PARTIAL already, whatever the rest are.
-    if (cache > 0 && (origin > 0 || (facts.learnt && !facts.revalidated))) break;
-    const held = await facts.has(index);
+  const count = (held: boolean | undefined): void => {
     if (held ?? !facts.learnt) cache++;
     else origin++;
+  };
+  // Answers of a store that answers later are all asked for at once (Redis pipelines them), then counted.
+  const later: Promise<boolean>[] = [];
+  for (const index of facts.unknown) {
+    // PARTIAL already, whatever the rest are.
+    if (later.length === 0 && cache > 0 && (origin > 0 || (facts.learnt && !facts.revalidated))) break;
+    const held = facts.has(index);
+    if (held instanceof Promise) later.push(held);
+    else count(held);
   }
+  for (const held of await Promise.all(later)) count(held);
   return statusOf(facts.learnt, facts.revalidated, cache, origin);
 }
 
