@@ -10,15 +10,14 @@
  *
  * @module
  */
-import { cacheDecision } from '../core/freshness.js';
 import { type HeaderRecord, headerValue } from '../core/headers.js';
-import { metadataKey, objectValidator, sliceKey } from '../core/keys.js';
+import { metadataKey, sliceKey } from '../core/keys.js';
 import { sliceIndexAt } from '../core/plan.js';
 import type { ParsedRange } from '../core/range.js';
-import { parseVary, variantScope } from '../core/scope.js';
 import { claimFill } from './fill-claim.js';
-import { keptHeaders, type ObjectMetadata, sliceExpiry } from './metadata.js';
+import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import type { FenceTicket } from './object-fence.js';
+import { renewed, revalidation, scopeOf, versionOf, wantedBytes } from './object-version.js';
 import { fetchReference, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { discardBody } from './read-body.js';
@@ -63,27 +62,27 @@ export async function learnObject(
 ): Promise<Learned> {
   const index = referenceIndex(parsed, engine.deps.config.sliceSize, known?.size);
   const key = referenceKey(input.objectKey, input.base, index);
-  const joined = engine.fills.join(key, input.signal);
-  if (joined !== undefined) {
-    const head = await joined.head.catch((error: unknown) => {
-      joined.release();
-      throw error;
-    });
+  let own = key;
+  for (let tries = 0; tries < 2; tries++) {
+    const joined = engine.fills.join(own, input.signal);
+    if (joined === undefined) break;
+    const head = await headOfLease(joined);
     if (sharedWith(head, input)) return learned(head, joined, index);
-    // Another variant, a private answer to another credential, or a live body only one request can take.
     joined.release();
+    // Another variant, a private answer to another credential, or a live body only one request can take: learn
+    // under a key of this request's own scope, which the requests of that scope share, or else alone.
+    own =
+      tries === 0 && (head.kind === 'sliced' || head.kind === 'meta')
+        ? `${key}\u0000${scopeOf(head.meta, input)}`
+        : `${key}\u0000${input.requestId}`;
   }
-  const own = joined === undefined ? key : `${key}\u0000${input.requestId}`;
   const lease = engine.fills.start(
     own,
     input.objectKey,
-    (context) => fetchAndLearn(engine, input, index, known, context),
+    (context) => fetchAndLearn(engine, input, parsed, index, known, context),
     input.signal,
   );
-  const head = await lease.head.catch((error: unknown) => {
-    lease.release();
-    throw error;
-  });
+  const head = await headOfLease(lease);
   if (head.kind === 'live' && !head.claim()) throw new Error('a live reference answer was claimed twice');
   return learned(head, lease, index);
 }
@@ -101,6 +100,14 @@ export function referenceIndex(parsed: ParsedRange, sliceSize: number, knownSize
 }
 
 // ---------------------------------------------------------------------------------------------------------
+
+/** The head a reference fill announces; the lease is given up if the fill fails first. */
+function headOfLease(lease: Lease<SliceValue | undefined, ReferenceHead>): Promise<ReferenceHead> {
+  return lease.head.catch((error: unknown) => {
+    lease.release();
+    throw error;
+  });
+}
 
 function learned(
   head: ReferenceHead,
@@ -142,6 +149,7 @@ function sharedWith(head: ReferenceHead, input: OpenInput): boolean {
 async function fetchAndLearn(
   engine: Engine,
   input: OpenInput,
+  parsed: ParsedRange,
   index: number,
   known: ObjectMetadata | undefined,
   context: FlightContext<ReferenceHead>,
@@ -173,6 +181,7 @@ async function fetchAndLearn(
     const { sliceSize } = deps.config;
     const progress = { received: 0 };
     let meta: ObjectMetadata | undefined;
+    let store = false;
     let setCookie: string | readonly string[] | undefined;
     const result = await fetchReference(
       deps,
@@ -191,7 +200,8 @@ async function fetchAndLearn(
         meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
         ticket = adopt(engine, input, meta, stale, ticket);
         if (ticket.current) context.alias(sliceKey({ ...meta, sliceSize, index }));
-        const store = meta.cacheable && cache.enabled;
+        // Scan resistance, as for every slice: a response larger than the store's budget writes none.
+        store = meta.cacheable && cache.admits(wantedBytes(parsed, meta.size));
         const length = Math.min(sliceSize, meta.size - index * sliceSize);
         context.finishAlone(() => store && progress.received * 2 > length);
         setCookie = meta.cacheable ? undefined : headers['set-cookie'];
@@ -201,7 +211,7 @@ async function fetchAndLearn(
     if (result.kind === 'sliced') {
       const learnt = meta as ObjectMetadata; // set by the head callback, which ran before any body
       writes.push(ticket.write(() => engine.metadata.persist(learnt, event, sliceExpiry(deps))));
-      if (learnt.cacheable && cache.enabled) {
+      if (store) {
         const slice = sliceKey({ ...learnt, sliceSize, index });
         const sliceEvent = { ...event, index, range: result.range };
         writes.push(storeSlice(engine, learnt, slice, result.chunks, sliceEvent, ticket));
@@ -292,69 +302,4 @@ function adopt(
   }
   engine.metadata.remember(meta);
   return current;
-}
-
-/** Separates the scope of a version nobody else may share from the scope it would have if it were shared. */
-const PRIVATE = ' private:';
-
-/** The scope a version learnt for `input` gets: its variant, and its credential too when it may not be stored. */
-function scopeOf(meta: Pick<ObjectMetadata, 'vary' | 'cacheable'>, input: OpenInput): string {
-  const variant = variantScope(input.base, meta.vary, input.forward, input.requestId);
-  return meta.cacheable || input.identity === input.base ? variant : `${variant}${PRIVATE}${input.identity}`;
-}
-
-/** The metadata of one object version, from the reference's facts and headers (freshness per R7). */
-function versionOf(
-  engine: Engine,
-  input: OpenInput,
-  size: number,
-  etag: string | undefined,
-  lastModified: string | undefined,
-  headers: HeaderRecord,
-): ObjectMetadata {
-  const { deps } = engine;
-  const vary = parseVary(headerValue(headers, 'vary'));
-  const decision = cacheDecision(headers, deps.config.cachePolicy, deps.now(), input.authorized);
-  // R19: Vary: * names something outside the request; such an answer is never shared, so never stored.
-  const cacheable = decision.store && vary !== '*';
-  const partial = { vary, cacheable };
-  return {
-    objectKey: input.objectKey,
-    size,
-    etag,
-    lastModified,
-    validator: objectValidator({ etag, lastModified, size }),
-    headers: keptHeaders(headers),
-    cacheable,
-    expiresAt: cacheable && decision.store ? deps.now() + decision.ttlMs : 0,
-    base: input.base,
-    vary,
-    scope: scopeOf(partial, input),
-  };
-}
-
-/** The conditional headers that revalidate a stale version (RFC 9111 §4.3.1): its ETag, else its date. */
-function revalidation(stale: ObjectMetadata): Record<string, string> {
-  if (stale.etag !== undefined) return { 'if-none-match': stale.etag };
-  if (stale.lastModified !== undefined) return { 'if-modified-since': stale.lastModified };
-  return {};
-}
-
-/** A stale version the origin confirmed with 304: new freshness (from the 304's headers), same slices. */
-function renewed(
-  engine: Engine,
-  input: OpenInput,
-  stale: ObjectMetadata,
-  headers: HeaderRecord,
-): ObjectMetadata {
-  const { deps } = engine;
-  // RFC 9111 §4.3.4: the 304's header fields update the stored ones.
-  const merged = { ...stale.headers, ...keptHeaders(headers) };
-  const decision = cacheDecision(merged, deps.config.cachePolicy, deps.now(), input.authorized);
-  return {
-    ...stale,
-    headers: merged,
-    cacheable: decision.store,
-    expiresAt: decision.store ? deps.now() + decision.ttlMs : 0,
-  };
 }

@@ -224,6 +224,7 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
 
 const DEFAULT_FORWARD = ['authorization', 'cookie', 'user-agent', 'accept-language'];
 const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const CRLF = /[\r\n]/;
 /** Object URLs remembered as smaller than `minSize`; bounded so a scan of URLs cannot grow memory. */
 const MAX_SMALL = 10_000;
@@ -244,8 +245,9 @@ function checkOptions(
     fail('passThroughMethods', "'proxy' or 'refuse'", passThroughMethods);
   if (purge !== undefined && (typeof purge.token !== 'string' || purge.token === ''))
     fail('purge.token', 'a non-empty string', purge.token);
-  if (!Number.isSafeInteger(sendTimeoutMs) || sendTimeoutMs < 0)
-    fail('sendTimeoutMs', 'a non-negative integer', sendTimeoutMs);
+  // A Node timer waits at most 2^31 − 1 ms; a longer one fires at once.
+  if (!Number.isSafeInteger(sendTimeoutMs) || sendTimeoutMs < 0 || sendTimeoutMs > MAX_TIMER_MS)
+    fail('sendTimeoutMs', `an integer between 0 and ${MAX_TIMER_MS}`, sendTimeoutMs);
   const extra = Object.keys(fetcherOptions);
   if (given !== undefined && extra.length > 0)
     fail(extra[0] as string, 'absent when `fetcher` is given (configure that fetcher instead)', 'set');
