@@ -12,6 +12,9 @@ import { z } from 'zod';
 import { parseConfig, type SliceFetchConfigInput, sliceFetchConfigSchema } from '../core/config.js';
 import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
 
+/** The longest `sendTimeoutMs`: a day, well below the 2^31 − 1 ms a Node timer can wait (longer ones fire at once). */
+const MAX_SEND_TIMEOUT_MS = 86_400_000;
+
 /**
  * The schema of a `slice-proxy` configuration file: every engine option plus the proxy's keys. Unknown keys are
  * errors, as in the engine's schema; the engine's cross-field check (`maxBufferedBytes ≥ sliceSize`) is kept.
@@ -40,6 +43,7 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
       .prefault({}),
     purge: z.strictObject({ token: z.string().min(1) }).optional(),
     shutdownMs: z.int().min(0).max(600_000).default(10_000),
+    sendTimeoutMs: z.int().min(0).max(MAX_SEND_TIMEOUT_MS).default(60_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((value, ctx) => {
@@ -107,6 +111,12 @@ export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
     default: '10000',
     description: 'How long SIGTERM/SIGINT let in-flight responses finish.',
   },
+  {
+    path: 'sendTimeoutMs',
+    flag: '--send-timeout',
+    default: '60000',
+    description: 'Milliseconds a client may read nothing before it is disconnected; `0` never.',
+  },
   { path: 'logLevel', flag: '--log-level', default: 'info', description: 'pino level, or `silent`.' },
 ];
 
@@ -127,6 +137,7 @@ export const PROXY_USAGE = `Usage: slice-proxy [--config file.yaml] [flags]
   --cache-size <bytes>   byte budget of each cache tier, e.g. 512MiB
   --redis-url <url>      redis://host:6379
   --purge-token <token>  enables PURGE /path with Authorization: Bearer <token>
+  --send-timeout <ms>    disconnect a client that reads nothing this long (default 60000, 0 = never)
   --log-level <level>    fatal | error | warn | info | debug | trace | silent
 Flags override the file.`;
 
@@ -162,6 +173,7 @@ export async function loadProxyConfig(argv: readonly string[]): Promise<SlicePro
   set(input, 'sliceSize', toNumber(values['slice-size']));
   set(input, 'concurrency', toNumber(values.concurrency));
   set(input, 'logLevel', values['log-level']);
+  set(input, 'sendTimeoutMs', toMilliseconds(values['send-timeout']));
   if (values['purge-token'] !== undefined) input.purge = { token: values['purge-token'] };
   if (isRecord(store)) {
     set(store, 'type', values.cache);
@@ -221,6 +233,13 @@ export function engineOptions(config: SliceProxyConfig): SliceFetchConfigInput {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** A flag value in milliseconds: a plain integer; anything else passes through for the schema to name. */
+function toMilliseconds(value: string | undefined): number | string | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(\d+)\s*$/.exec(value);
+  return m === null ? value : Number(m[1]);
+}
+
 function hostPort(): RegExp {
   // host:port with an IPv4 address, a name, or a bracketed IPv6 address; port 0 means "any free port".
   return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -241,6 +260,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   purge: 'an object with a `token`',
   'purge.token': 'a non-empty string',
   shutdownMs: 'an integer between 0 and 600000',
+  sendTimeoutMs: `an integer between 0 and ${MAX_SEND_TIMEOUT_MS}`,
   logLevel: 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',
 };
 
@@ -313,6 +333,7 @@ function parseFlags(argv: readonly string[]) {
       'redis-url': { type: 'string' },
       'purge-token': { type: 'string' },
       'log-level': { type: 'string' },
+      'send-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -52,6 +52,7 @@ async function serve(config: SliceProxyConfig, log: Logger): Promise<void> {
     upstream: config.upstream,
     fetcher,
     purge: config.purge,
+    sendTimeoutMs: config.sendTimeoutMs,
     onError: (error, req) =>
       log.warn({ reqId: req.headers['x-request-id'], err: error.message }, 'request failed'),
   });
