@@ -43,7 +43,7 @@ export function normalizeObjectUrl(url: string | URL): string {
 
 /**
  * The object's validator, as bound into slice keys: an ETag, strong or weak → `etag:<value>`; else
- * Last-Modified → `lm:<value>`; else `size:<n>`. A weak ETag (`W/"…"`) cannot be used in `If-Match` (RFC 9110
+ * Last-Modified and size → `lm:<value> size:<n>`; else `size:<n>`. A weak ETag (`W/"…"`) cannot be used in `If-Match` (RFC 9110
  * §8.8.3.2 asks for the strong comparison there, see {@link strongEtag}), but it still names a version: two
  * versions of the same size with tags `W/"v1"` and `W/"v2"` must not share slice keys (R19).
  *
@@ -51,7 +51,7 @@ export function normalizeObjectUrl(url: string | URL): string {
  * ```ts
  * objectValidator({ etag: '"abc"', size: 10 });                                  // 'etag:"abc"'
  * objectValidator({ etag: 'W/"abc"', lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'etag:W/"abc"'
- * objectValidator({ lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'lm:Tue, …'
+ * objectValidator({ lastModified: 'Tue, 01 Jul 2025 00:00:00 GMT', size: 10 }); // 'lm:Tue, … size:10'
  * objectValidator({ size: 10 });                                                 // 'size:10'
  * ```
  */
@@ -63,7 +63,8 @@ export function objectValidator(meta: {
   const etag = meta.etag?.trim();
   if (etag !== undefined && etag !== '') return `etag:${etag}`;
   const lastModified = meta.lastModified?.trim();
-  if (lastModified !== undefined && lastModified !== '') return `lm:${lastModified}`;
+  // A date has a one-second grain: two versions of one second are told apart by their size at least.
+  if (lastModified !== undefined && lastModified !== '') return `lm:${lastModified} size:${meta.size}`;
   return `size:${meta.size}`;
 }
 

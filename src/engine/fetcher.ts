@@ -143,6 +143,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
   let closed = false;
   /** Requests in progress, aborted by `close()`: one entry each, removed when the request ends (no leak). */
   const inFlight = new Set<AbortController>();
+  const fence = new ObjectFence();
   const engine: Engine = {
     deps: {
       transport: wire,
@@ -154,9 +155,9 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       now: Date.now,
     },
     cache: gate,
-    metadata: new MetadataCache(gate),
+    metadata: new MetadataCache(gate, fence),
     fills: new SingleFlight(config.coalesce),
-    fence: new ObjectFence(),
+    fence,
     budget: new ByteBudget(config.maxBufferedBytes),
     pool: readBufferPool(config),
   };

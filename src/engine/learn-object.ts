@@ -14,6 +14,7 @@ import { type HeaderRecord, headerValue } from '../core/headers.js';
 import { metadataKey, sliceKey } from '../core/keys.js';
 import { sliceIndexAt } from '../core/plan.js';
 import type { ParsedRange } from '../core/range.js';
+import { parseVary } from '../core/scope.js';
 import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import type { FenceTicket } from './object-fence.js';
@@ -128,7 +129,7 @@ function learned(
       return head;
     case 'unsatisfiable':
       lease.release();
-      return head;
+      return { kind: 'unsatisfiable', size: head.size, headers: head.headers };
     case 'live':
       lease.release();
       return { kind: 'live', result: head.result };
@@ -141,7 +142,8 @@ function learned(
  */
 function sharedWith(head: ReferenceHead, input: OpenInput): boolean {
   if (head.kind === 'live') return false;
-  if (head.kind === 'unsatisfiable') return true; // a size, no bytes
+  if (head.kind === 'unsatisfiable')
+    return scopeOf({ vary: head.vary, cacheable: false }, input) === head.scope;
   return scopeOf(head.meta, input) === head.meta.scope;
 }
 
@@ -243,7 +245,10 @@ function headOf(
   stale: ObjectMetadata | undefined,
   learnt: (meta: ObjectMetadata) => void,
 ): ReferenceHead {
-  if (result.kind === 'unsatisfiable') return result;
+  if (result.kind === 'unsatisfiable') {
+    const vary = parseVary(headerValue(result.headers, 'vary'));
+    return { ...result, vary, scope: scopeOf({ vary, cacheable: false }, input) };
+  }
   if (result.kind === 'empty') {
     const { headers } = result;
     const meta = versionOf(
@@ -294,12 +299,14 @@ function adopt(
 ): FenceTicket {
   if (!ticket.current) return ticket;
   const previous = stale ?? engine.metadata.peek(input.objectKey, meta.scope);
+  // Vary: * is never looked up again: remembering it would only push reusable entries out.
+  const remembered = meta.vary !== '*';
   let current = ticket;
-  if (previous !== undefined && previous.validator !== meta.validator) {
+  if (previous !== undefined && (previous.validator !== meta.validator || previous.size !== meta.size)) {
     void retireObject(engine, input.objectKey, { requestId: input.requestId, url: input.url });
     ticket.leave();
     current = engine.fence.enter(input.objectKey);
   }
-  engine.metadata.remember(meta);
+  if (remembered) engine.metadata.remember(meta);
   return current;
 }

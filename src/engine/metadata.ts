@@ -17,6 +17,7 @@ import { metadataKey } from '../core/keys.js';
 import { type Vary, variantScope } from '../core/scope.js';
 import type { RequestEventBase } from '../ports.js';
 import type { CacheGate } from './cache-gate.js';
+import type { ObjectFence } from './object-fence.js';
 
 /** What the engine knows about one version of an object, as one sharing scope sees it. */
 export interface ObjectMetadata {
@@ -73,14 +74,20 @@ export class MetadataCache {
   /** Keyed `<objectKey> NUL <scope>`: each credential scope's latest entry, and each variant's. */
   readonly #lru = new LRUCache<string, ObjectMetadata>({ max: 10_000 });
   readonly #store: CacheGate;
+  readonly #fence: ObjectFence;
 
-  constructor(store: CacheGate) {
+  /** `fence`: a store read that a purge overtakes is dropped, not remembered (P27). */
+  constructor(store: CacheGate, fence: ObjectFence) {
     this.#store = store;
+    this.#fence = fence;
   }
 
-  /** The latest metadata learnt in credential scope `base`, held in memory (fresh or not); no store access. */
-  peek(objectKey: string, base: string): ObjectMetadata | undefined {
-    return this.#lru.get(lruKey(objectKey, base));
+  /**
+   * The metadata held in memory for `scope` (fresh or not), without touching the store: a credential scope's
+   * latest entry, or one variant's.
+   */
+  peek(objectKey: string, scope: string): ObjectMetadata | undefined {
+    return this.#lru.get(lruKey(objectKey, scope));
   }
 
   /**
@@ -145,12 +152,18 @@ export class MetadataCache {
     event: RequestEventBase,
   ): Promise<ObjectMetadata | undefined> {
     if (!this.#store.enabled) return undefined;
-    const chunks = await this.#store.get(metadataKey(objectKey, scope), undefined, event);
-    const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base);
-    // The latest entry of a scope may be any of its variants; a variant's entry must be that variant.
-    if (meta === undefined || (scope !== base && meta.scope !== scope)) return undefined;
-    this.remember(meta);
-    return meta;
+    const ticket = this.#fence.enter(objectKey);
+    try {
+      const chunks = await this.#store.get(metadataKey(objectKey, scope), undefined, event);
+      const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base);
+      // The latest entry of a scope may be any of its variants; a variant's entry must be that variant. A read
+      // a purge overtook may bring the purged version back: it is dropped.
+      if (meta === undefined || (scope !== base && meta.scope !== scope) || !ticket.current) return undefined;
+      this.remember(meta);
+      return meta;
+    } finally {
+      ticket.leave();
+    }
   }
 }
 

@@ -101,6 +101,13 @@ async function openOnce(
   const learned = await learnObject(engine, input, parsed, known);
   switch (learned.kind) {
     case 'unsatisfiable':
+      // The reference was placed by a size the object no longer has (a suffix range): learn it again.
+      if (known !== undefined && known.size !== learned.size)
+        throw new SliceFetchError(
+          'ERR_SLICE_VERSION_CHANGED',
+          `${input.url} is ${learned.size} bytes now, not ${known.size}.`,
+          { url: input.url, expected: `${known.size} bytes`, actual: `${learned.size} bytes` },
+        );
       return bodiless(416, unsatisfiableHeaders(learned.size, {}), 'not-satisfiable', 'MISS');
     case 'live':
       return passThrough(engine, input, learned.result);
@@ -112,11 +119,14 @@ async function openOnce(
     case 'sliced': {
       const { meta, index, setCookie, lease } = learned;
       const learning = { learnt: true, revalidated: false, referenceIndex: index, setCookie };
+      const answered = respond(engine, input, parsed, meta, learning);
+      // The reference fill stays joinable, even once its bytes are in, until this response's reader has them.
+      lease.hold(answered);
       try {
-        return await respond(engine, input, parsed, meta, learning);
+        return await answered;
       } finally {
-        // The reader holds the reference fill by now. A HEAD keeps it to the end: a GET usually follows.
-        if (input.method !== 'HEAD') lease.release();
+        // A HEAD of a version that will be stored lets the reference finish: a GET usually follows.
+        if (input.method !== 'HEAD' || !meta.cacheable) lease.release();
       }
     }
   }
@@ -178,22 +188,24 @@ async function respond(
 
   // Before any slice is read, so that the store is seen as it was for this response.
   const predicted = statusAtHead(engine, input, body, learning);
-  // Prime: take the first piece now, so a version change found on the first slice restarts cleanly.
+  // Prime: read up to the first slice's piece now (past a multipart part head), so that a version change found
+  // on the first slice restarts the request cleanly instead of failing a body already under way.
   const source = sequenceSource(body.makers);
-  const first = await source.next().catch((error: unknown) => {
+  const primed: (Chunks | null)[] = [];
+  try {
+    for (let n = 0; n < body.primeCount; n++) {
+      const piece = await source.next();
+      primed.push(piece);
+      if (piece === null) break;
+    }
+  } catch (error) {
     source.cancel(error as Error);
     throw error;
-  });
+  }
   const cacheStatus = await predicted;
-  let primed: Chunks | null | undefined = first;
   const stream = new PieceStream(
     purgeOnVersionChange(engine, input, {
-      next: () => {
-        const piece = primed;
-        if (piece === undefined) return source.next();
-        primed = undefined;
-        return Promise.resolve(piece);
-      },
+      next: () => (primed.length > 0 ? Promise.resolve(primed.shift() as Chunks | null) : source.next()),
       cancel: (error) => source.cancel(error),
     }),
   );
@@ -218,6 +230,8 @@ interface Body {
   readonly sources: { cache: number; origin: number };
   /** The slice indexes the body reads, each once. */
   readonly indexes: ReadonlySet<number>;
+  /** Pieces up to and including the first slice's (a multipart body starts with a part head). */
+  readonly primeCount: number;
   readonly keyOf: (index: number) => string;
 }
 
@@ -262,7 +276,14 @@ function bodyOf(
     const headers: Record<string, string> = { ...base, 'content-length': String(total) };
     if (status === 206 && range !== undefined)
       headers['content-range'] = formatContentRange(range, meta.size);
-    return { headers, makers: range === undefined ? [] : [reader(range)], sources, indexes, keyOf };
+    return {
+      headers,
+      makers: range === undefined ? [] : [reader(range)],
+      sources,
+      indexes,
+      keyOf,
+      primeCount: 1,
+    };
   }
   const boundary = randomBytes(12).toString('hex');
   const layout = multipartLayout(ranges, meta.size, meta.headers['content-type'], boundary);
@@ -277,14 +298,19 @@ function bodyOf(
     makers.push(reader(range));
   });
   makers.push(() => staticSource([[Buffer.from(layout.tail, 'latin1')]]));
-  return { headers, makers, sources, indexes, keyOf };
+  return { headers, makers, sources, indexes, keyOf, primeCount: 2 };
 }
 
 /**
  * The cache status of a body about to be read: the reference this response's learning fetched is the origin's,
  * every other slice is looked up with a presence check.
  */
-function statusAtHead(engine: Engine, input: OpenInput, body: Body, learning: Learning): Promise<CacheStatus> {
+function statusAtHead(
+  engine: Engine,
+  input: OpenInput,
+  body: Body,
+  learning: Learning,
+): Promise<CacheStatus> {
   const { indexes, keyOf } = body;
   const unknown: number[] = [];
   let fromOrigin = 0;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Readable } from 'node:stream';
+import { abortError } from '../core/errors.js';
 import { type PieceSource, PieceStream } from './piece-stream.js';
 import { discardBody } from './read-body.js';
 import type { Engine, LiveResult, OpenInput, SliceResult } from './request-types.js';
@@ -38,11 +39,19 @@ export async function passThrough(
   }
   const headers = passHeaders(response.status, response.headers);
   const outcome = result.kind === 'pass' ? 'pass' : 'error';
-  if (input.method === 'HEAD') {
+  const { signal } = input;
+  if (input.method === 'HEAD' || signal.aborted) {
     discardBody(response.body);
+    if (signal.aborted) throw abortError(signal.reason, `Request for ${input.url}`, { url: input.url });
     return { status: response.status, headers, body: undefined, cacheStatus: 'PASS', outcome };
   }
   const body = new PieceStream(bytesSource(response.body));
+  // The live body follows the request's signal like any other body (the attempt that got it is over).
+  const onAbort = (): void => {
+    body.destroy(abortError(signal.reason, `Request for ${input.url}`, { url: input.url }));
+  };
+  signal.addEventListener('abort', onAbort, { once: true });
+  body.once('close', () => signal.removeEventListener('abort', onAbort));
   return { status: response.status, headers, body, cacheStatus: 'PASS', outcome };
 }
 

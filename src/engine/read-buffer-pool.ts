@@ -52,6 +52,13 @@ export class ReadBufferPool {
     }
   };
 
+  /** Whether any chunk of `piece` lies in memory this pool has lent out (and not taken back). */
+  readonly lends = (piece: Chunks): boolean => {
+    for (const chunk of piece)
+      if (chunk.buffer instanceof ArrayBuffer && this.#lent.has(chunk.buffer)) return true;
+    return false;
+  };
+
   /** Buffers waiting for reuse. */
   get free(): number {
     return this.#free.length;

@@ -7,6 +7,7 @@
  */
 import type { Chunks } from '../core/chunks.js';
 import type { HeaderRecord } from '../core/headers.js';
+import type { Vary } from '../core/scope.js';
 import type { RequestOutcome } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { CacheGate } from './cache-gate.js';
@@ -89,7 +90,14 @@ export type ReferenceHead =
       /** `false` when another process sharing the store learnt it (R16). */
       readonly fromOrigin: boolean;
     }
-  | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
+  /** A 416: the size, shared only within the scope (variant, credential) of the request that got it. */
+  | {
+      readonly kind: 'unsatisfiable';
+      readonly size: number;
+      readonly headers: HeaderRecord;
+      readonly vary: Vary;
+      readonly scope: string;
+    }
   /** An answer streamed to one client as it is (R14, P15); the first to `claim` it gets it. */
   | { readonly kind: 'live'; readonly result: LiveResult; claim(): boolean };
 

@@ -34,19 +34,21 @@ export interface FlightContext<H> {
 export interface Lease<T, H> {
   /** Whether the flight was already running (this waiter joined it). */
   readonly joined: boolean;
-  /** Whether the work had already finished when this waiter joined (its key stays while its writes land). */
-  readonly late: boolean;
   /** The announced head; rejects like `value` if the work fails before announcing. */
   readonly head: Promise<H>;
   /** The work's result. */
   readonly value: Promise<T>;
   /** Leaves the flight; idempotent. A settled value releases the lease by itself. */
   release(): void;
+  /** Keeps the flight joinable, settled or not, until `promise` settles (see {@link FlightContext.hold}). */
+  hold(promise: Promise<unknown>): void;
 }
 
 /** Deduplicates concurrent executions per key. */
 export class SingleFlight<T, H = never> {
   readonly #flights = new Map<string, Flight<T, H>>();
+  /** Every flight not ended yet, reachable or not: `abortAll` reaches those a purge made unreachable too. */
+  readonly #live = new Set<Flight<T, H>>();
   readonly #policy: FlightPolicy;
 
   constructor(policy: FlightPolicy) {
@@ -75,16 +77,19 @@ export class SingleFlight<T, H = never> {
     work: (context: FlightContext<H>) => Promise<T>,
     signal: AbortSignal,
   ): Lease<T, H> {
-    const flight = new Flight<T, H>(tag);
+    const flight = new Flight<T, H>(tag, () => this.#end(flight));
     const lease = new FlightLease(flight, signal, false, this.#policy);
     if (signal.aborted) return lease; // nobody waits: never start work that would run unobserved
+    this.#live.add(flight);
     this.#register(key, flight);
-    const holds: Promise<unknown>[] = [];
     const context: FlightContext<H> = {
       signal: flight.controller.signal,
-      hold: (promise) => holds.push(promise),
+      hold: (promise) => flight.hold(promise),
       announce: (head) => flight.announce(head),
-      alias: (alias) => this.#register(alias, flight),
+      alias: (alias) => {
+        // Never over another flight: the joiners of one slice must not be split between two fills.
+        if (!this.#flights.has(alias)) this.#register(alias, flight);
+      },
       finishAlone: (test) => {
         flight.finishAlone = test;
       },
@@ -95,8 +100,7 @@ export class SingleFlight<T, H = never> {
     } catch (error) {
       value = Promise.reject(error);
     }
-    const end = (): void => this.#end(flight);
-    flight.settle(value).then(() => (holds.length === 0 ? end() : void Promise.allSettled(holds).then(end)));
+    flight.settle(value);
     return lease;
   }
 
@@ -107,7 +111,11 @@ export class SingleFlight<T, H = never> {
 
   /** Aborts every flight (the owner closes). */
   abortAll(reason: unknown): void {
-    for (const flight of new Set(this.#flights.values())) flight.controller.abort(reason);
+    for (const flight of this.#live) {
+      flight.ended = true;
+      flight.controller.abort(reason);
+    }
+    this.#live.clear();
     this.#flights.clear();
   }
 
@@ -115,11 +123,11 @@ export class SingleFlight<T, H = never> {
     if (flight.ended) return;
     flight.keys.push(key);
     this.#flights.set(key, flight);
-    flight.onAbandon = () => this.#end(flight);
   }
 
   #end(flight: Flight<T, H>): void {
     flight.ended = true;
+    this.#live.delete(flight);
     for (const key of flight.keys) if (this.#flights.get(key) === flight) this.#flights.delete(key);
   }
 }
@@ -147,7 +155,13 @@ export function runAlone<T, H>(
     alias: noop,
     finishAlone: noop,
   };
-  return work(context).finally(() => signal.removeEventListener('abort', relay));
+  let value: Promise<T>;
+  try {
+    value = work(context);
+  } catch (error) {
+    value = Promise.reject(error);
+  }
+  return value.finally(() => signal.removeEventListener('abort', relay));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -160,15 +174,18 @@ class Flight<T, H> {
   settled = false;
   ended = false;
   finishAlone: (() => boolean) | undefined;
-  onAbandon: (() => void) | undefined;
   readonly value: Promise<T>;
   readonly head: Promise<H>;
+  readonly #onEnd: () => void;
   #resolveValue!: (value: T | Promise<T>) => void;
   #resolveHead!: (head: H | Promise<H>) => void;
   #announced = false;
+  /** Promises that keep the flight joinable until they settle. */
+  #holds = 0;
 
-  constructor(tag: string) {
+  constructor(tag: string, onEnd: () => void) {
     this.tag = tag;
+    this.#onEnd = onEnd;
     this.value = new Promise<T>((resolve) => {
       this.#resolveValue = resolve;
     });
@@ -186,26 +203,48 @@ class Flight<T, H> {
     this.#resolveHead(head);
   }
 
-  /** Adopts the work's promise; resolves (never rejects) once it settled. */
-  settle(value: Promise<T>): Promise<void> {
+  hold(promise: Promise<unknown>): void {
+    if (this.ended) return;
+    this.#holds++;
+    const done = (): void => {
+      this.#holds--;
+      this.#endIfDone();
+    };
+    promise.then(done, done);
+  }
+
+  /** Adopts the work's promise; the flight ends once it settled and nothing holds it. */
+  settle(value: Promise<T>): void {
     this.#resolveValue(value);
-    return value.then(
+    const settled = (): void => {
+      this.settled = true;
+      this.#endIfDone();
+    };
+    value.then(
       () => {
-        this.settled = true;
         // A work that ends without announcing has no head to give: `head` fails (its waiters read `value`).
         if (!this.#announced) this.announce(Promise.reject(new Error('the flight ended without a head')));
+        settled();
       },
       (error: unknown) => {
-        this.settled = true;
         if (!this.#announced) this.announce(Promise.reject(error));
+        settled();
       },
     );
+  }
+
+  /** Ends a flight whose last lease left before its work was done (it was aborted). */
+  abandon(): void {
+    this.#onEnd();
+  }
+
+  #endIfDone(): void {
+    if (this.settled && this.#holds === 0 && !this.ended) this.#onEnd();
   }
 }
 
 class FlightLease<T, H> implements Lease<T, H> {
   readonly joined: boolean;
-  readonly late: boolean;
   readonly #flight: Flight<T, H>;
   readonly #signal: AbortSignal;
   readonly #policy: FlightPolicy;
@@ -220,7 +259,6 @@ class FlightLease<T, H> implements Lease<T, H> {
     this.#signal = signal;
     this.#policy = policy;
     this.joined = joined;
-    this.late = flight.settled;
     if (signal.aborted) {
       this.#released = true;
       return;
@@ -252,7 +290,11 @@ class FlightLease<T, H> implements Lease<T, H> {
     if (flight.leases > 0 || flight.settled || this.#policy === 'complete') return;
     if (flight.finishAlone?.() === true) return;
     flight.controller.abort(abortError(this.#signal.reason, 'A shared fill whose waiters all left'));
-    flight.onAbandon?.();
+    flight.abandon();
+  }
+
+  hold(promise: Promise<unknown>): void {
+    this.#flight.hold(promise);
   }
 
   #detach(): void {

@@ -73,8 +73,6 @@ export async function obtainSlice(engine: Engine, want: SliceWant, signal: Abort
     value = waited ?? (await runAlone((context) => fillSlice(engine, want, context), signal));
   }
   if (value === undefined) throw new Error(`fill of slice ${want.index} of ${want.url} ended without bytes`);
-  // A fill that was over before this reader came cost it no origin request: it is as good as the store.
-  if (lease.late && value.source === 'origin') value = { ...value, source: 'cache' };
   // Lent memory goes back to the pool when its starter's consumer is done: a joiner needs bytes of its own.
   if (lease.joined && value.lent)
     return { ...value, chunks: value.chunks.map((c) => Buffer.from(c)), lent: false };
@@ -108,7 +106,8 @@ export async function fillSlice(
       const hit = await cache.get(key, length, event, want.allocate);
       if (hit !== undefined) {
         deps.telemetry.onCacheHit({ ...event, bytes: length });
-        return { chunks: hit, source: 'cache', lent: want.allocate !== undefined };
+        // Only a store that reads into the memory it is offered (a disk) lends; a memory store hands its own.
+        return { chunks: hit, source: 'cache', lent: want.allocate !== undefined && engine.pool.lends(hit) };
       }
       deps.telemetry.onCacheMiss(event);
     }

@@ -5,12 +5,14 @@
  * beyond the window until the consumer takes the next piece, which is how a slow consumer slows the fetching.
  *
  * Memory (R20, P23, P28): a slice costs the budget from before it is obtained until the consumer takes it,
- * except a hit of an in-process store, which is memory the store already counts. A reader whose consumer is
- * not reading tells the budget it is idle; when somebody waits for budget, an idle reader gives back
- * everything — slices held and slices still coming — and obtains them again when its consumer returns.
+ * except the next slice in order when an in-process store holds it — memory the store already counts, so a
+ * warm read never waits for budget. A reader whose consumer is not reading tells the budget it is idle; when
+ * somebody waits for budget, an idle reader gives back everything — slices held and slices still coming — and
+ * obtains them again when its consumer returns.
  *
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { type Chunks, sliceChunks } from '../core/chunks.js';
 import { abortError, type SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { type PlannedSlice, plannedSlice, type SlicePlan } from '../core/plan.js';
@@ -48,7 +50,7 @@ export class SliceReader implements Reclaimable {
   readonly #plan: SlicePlan;
   readonly #buffer: ReorderBuffer<Held>;
   /** Aborted when the read ends, and when the reader gives its memory back (then replaced). */
-  #epoch = new AbortController();
+  #epoch = epochController();
   /** Slices being obtained, with what they reserved. */
   readonly #loads = new Map<number, { reserved: number }>();
   readonly #onAbort: () => void;
@@ -73,11 +75,6 @@ export class SliceReader implements Reclaimable {
       this.#fail(abortError(ctx.signal.reason, `Request for ${ctx.url}`, { url: ctx.url }));
     if (ctx.signal.aborted) this.#onAbort();
     else ctx.signal.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  /** Bytes this reader holds in its reorder buffer (never more than its window). */
-  get bytesHeld(): number {
-    return this.#buffer.bytesHeld;
   }
 
   /** The next piece in order, `null` at the end; rejects with the failure that ended the read. */
@@ -118,7 +115,7 @@ export class SliceReader implements Reclaimable {
     for (const held of this.#buffer.drop()) budget.release(held.reserved);
     this.#launched = this.#buffer.nextIndex;
     const epoch = this.#epoch;
-    this.#epoch = new AbortController();
+    this.#epoch = epochController();
     epoch.abort(abortError(undefined, `Read-ahead of ${this.#ctx.url} (its consumer is not reading)`));
   }
 
@@ -154,9 +151,11 @@ export class SliceReader implements Reclaimable {
       const index = this.#launched;
       const slice = plannedSlice(this.#plan, index);
       const bytes = rangeLength(slice.range);
-      if (this.#resident(index)) {
+      if (index === this.#buffer.nextIndex && this.#resident(index)) {
+        // The next slice held by an in-process store costs no budget: that memory is counted by the store. Only
+        // this one — read-ahead of hits reserves like any other, since the store may evict what a reader holds.
         this.#launched++;
-        void this.#load(slice, 0, index === this.#buffer.nextIndex ? HEAD_PRIORITY : AHEAD_PRIORITY);
+        void this.#load(slice, 0, HEAD_PRIORITY);
       } else if (index === this.#buffer.nextIndex) {
         // The in-order head always gets its turn (in line for the budget), so stalled responses cannot starve it.
         this.#launched++;
@@ -209,15 +208,11 @@ export class SliceReader implements Reclaimable {
       );
       if (epoch !== this.#epoch || this.#error !== undefined) return; // reclaimed or ended meanwhile
       this.#loads.delete(slice.index);
-      // A hit of an in-process store is the store's memory, counted in its own budget.
-      const free = value.source === 'cache' && engine.cache.inProcess;
-      if (free) engine.budget.release(load.reserved);
-      const bytes = rangeLength(slice.range);
       this.#buffer.push(slice.index, {
         chunks: value.chunks,
-        reserved: free ? 0 : load.reserved,
+        reserved: load.reserved,
         source: value.source,
-        bytes,
+        bytes: rangeLength(slice.range),
       });
       engine.deps.telemetry.windowHeld(this.#buffer.bytesHeld);
       this.#deliver();
@@ -270,6 +265,16 @@ export class SliceReader implements Reclaimable {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Every slice in flight listens on the epoch (its lease, its wait for budget): `concurrency` may exceed Node's
+ * default of ten listeners, which would print a leak warning for an ordinary response.
+ */
+function epochController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
+}
 
 interface Held {
   readonly chunks: Chunks;

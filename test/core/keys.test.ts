@@ -78,7 +78,9 @@ describe('objectValidator', () => {
     expect(objectValidator({ etag: 'W/"v1"', size: 5 })).not.toBe(
       objectValidator({ etag: 'W/"v2"', size: 5 }),
     );
-    expect(objectValidator({ lastModified, size: 5 })).toBe(`lm:${lastModified}`);
+    expect(objectValidator({ lastModified, size: 5 })).toBe(`lm:${lastModified} size:5`);
+    // Regression: a new version of another length within the same Last-Modified second shared slice keys.
+    expect(objectValidator({ lastModified, size: 6 })).not.toBe(objectValidator({ lastModified, size: 5 }));
   });
 
   it('falls back to the size when no validator is present or they are blank', () => {
