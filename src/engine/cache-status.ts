@@ -23,8 +23,7 @@ export interface HeadFacts {
   readonly revalidated: boolean;
   /** Slice indexes the body reads whose source is still unknown. */
   readonly unknown: readonly number[];
-  /** Slices already known to come from the store / from the origin. */
-  readonly fromCache: number;
+  /** Slices known to come from the origin already (the reference this response's learning fetched). */
   readonly fromOrigin: number;
   /**
    * Whether slice `index` is in the store; `undefined` when the store cannot tell (it has no `has`): such a
@@ -38,11 +37,11 @@ export interface HeadFacts {
  *
  * @example
  * ```ts
- * const status = await cacheStatusAtHead({ learnt: false, revalidated: false, unknown: [1, 2], fromCache: 1, fromOrigin: 0, has });
+ * const status = await cacheStatusAtHead({ learnt: false, revalidated: false, unknown: [1, 2], fromOrigin: 0, has });
  * ```
  */
 export async function cacheStatusAtHead(facts: HeadFacts): Promise<CacheStatus> {
-  let cache = facts.fromCache;
+  let cache = 0;
   let origin = facts.fromOrigin;
   const count = (held: boolean | undefined): void => {
     if (held ?? !facts.learnt) cache++;

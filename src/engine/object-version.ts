@@ -20,13 +20,13 @@ export function wantedBytes(parsed: ParsedRange, size: number): number {
   return resolved.ranges.reduce((total, range) => total + rangeLength(range), 0);
 }
 
-/** Separates the scope of a version nobody else may share from the scope it would have if it were shared. */
-const PRIVATE = ' private:';
+/** Marks the part of a scope that keeps a version nobody else may share to its one credential. */
+const PRIVATE = 'private:';
 
 /** The scope a version learnt for `input` gets: its variant, and its credential too when it may not be stored. */
 export function scopeOf(meta: Pick<ObjectMetadata, 'vary' | 'cacheable'>, input: OpenInput): string {
   const variant = variantScope(input.base, meta.vary, input.forward, input.requestId);
-  return meta.cacheable || input.identity === input.base ? variant : `${variant}${PRIVATE}${input.identity}`;
+  return meta.cacheable || input.identity === input.base ? variant : `${variant} ${PRIVATE}${input.identity}`;
 }
 
 /** The metadata of one object version, from the reference's facts and headers (freshness per R7). */
@@ -42,7 +42,8 @@ export function versionOf(
   const vary = parseVary(headerValue(headers, 'vary'));
   const decision = cacheDecision(headers, deps.config.cachePolicy, deps.now(), input.authorized);
   // R19: Vary: * names something outside the request; such an answer is never shared, so never stored.
-  const cacheable = decision.store && vary !== '*';
+  const ttlMs = decision.store && vary !== '*' ? decision.ttlMs : undefined;
+  const cacheable = ttlMs !== undefined;
   const partial = { vary, cacheable };
   return {
     objectKey: input.objectKey,
@@ -52,7 +53,7 @@ export function versionOf(
     validator: objectValidator({ etag, lastModified, size }),
     headers: keptHeaders(headers),
     cacheable,
-    expiresAt: cacheable && decision.store ? deps.now() + decision.ttlMs : 0,
+    expiresAt: ttlMs === undefined ? 0 : deps.now() + ttlMs,
     base: input.base,
     vary,
     scope: scopeOf(partial, input),

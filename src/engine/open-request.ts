@@ -239,7 +239,6 @@ function statusAtHead(
     learnt: learning.learnt,
     revalidated: learning.revalidated,
     unknown,
-    fromCache: 0,
     fromOrigin,
     has: (index) => (cache.canTell ? cache.has(keyOf(index), input) : undefined),
   });
