@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { SliceFetchError } from './errors.js';
+import { abortError, SliceFetchError } from './errors.js';
 
 /** Options of a {@link ReorderBuffer}. */
 export interface ReorderBufferOptions {
@@ -94,13 +94,7 @@ export class ReorderBuffer<T> {
    */
   push(index: number, item: T): void {
     if (this.#cleared) {
-      throw new SliceFetchError(
-        'ERR_SLICE_ABORTED',
-        `Reorder buffer was cleared; slice ${index} is not taken.`,
-        {
-          slice: index,
-        },
-      );
+      throw abortError(undefined, `Taking slice ${index} into a cleared reorder buffer`, { slice: index });
     }
     if (!Number.isSafeInteger(index) || index < this.#nextIndex || index > this.#lastIndex) {
       throw windowError(

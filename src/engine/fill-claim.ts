@@ -8,7 +8,7 @@
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
-import { SliceFetchError } from '../core/errors.js';
+import { abortError, type SliceFetchError } from '../core/errors.js';
 import type { RequestEventBase } from '../ports.js';
 import type { CacheGate } from './cache-gate.js';
 
@@ -89,12 +89,12 @@ const MAX_CLAIM_MS = 30_000;
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
-      reject(aborted());
+      reject(aborted(signal));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(aborted());
+      reject(aborted(signal));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener('abort', onAbort);
@@ -104,6 +104,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function aborted(): SliceFetchError {
-  return new SliceFetchError('ERR_SLICE_ABORTED', 'Request aborted while waiting for a shared fill.');
+function aborted(signal: AbortSignal): SliceFetchError {
+  return abortError(signal.reason, 'Waiting for a fill another process holds');
 }
