@@ -4,6 +4,7 @@
  * @module
  */
 export type { Chunks } from './core/chunks.js';
+export { DEFAULT_CONFIG, describeConfig, parseConfig } from './core/config.js';
 export type {
   CacheConfig,
   ConfigOptionDoc,
@@ -11,19 +12,13 @@ export type {
   SliceFetchConfig,
   SliceFetchConfigInput,
   TimeoutsConfig,
-} from './core/config.js';
-export { DEFAULT_CONFIG, describeConfig, parseConfig } from './core/config.js';
+} from './core/config-types.js';
+export type { ContentRange } from './core/content-range.js';
+export { formatContentRange, parseContentRange } from './core/content-range.js';
 export type { SliceFetchErrorCode, SliceFetchErrorDetails, SliceFetchErrorOptions } from './core/errors.js';
 export { isSliceFetchError, SliceFetchError } from './core/errors.js';
-export type { ContentRange, ParsedRange, RangeSpec, ResolvedRange } from './core/range.js';
-export {
-  formatContentRange,
-  formatRange,
-  parseContentRange,
-  parseRange,
-  resolveRange,
-  resolveRangeHeader,
-} from './core/range.js';
+export type { ParsedRange, RangeSpec, ResolvedRange } from './core/range.js';
+export { formatRange, parseRange, resolveRange, resolveRangeHeader } from './core/range.js';
 export type { RangeInput, SliceFetcher, SliceFetcherOptions, SliceFetchInit } from './engine/fetcher.js';
 export { createSliceFetcher } from './engine/fetcher.js';
 export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';

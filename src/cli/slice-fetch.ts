@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
 import { createSliceFetcher, type SliceFetcher } from '../engine/fetcher.js';
 import { fsStorage } from '../storage/fs.js';
+import { toNumber } from './load-proxy-config.js';
 import { keepFreedHeap } from './malloc-tuning.js';
-import { toNumber } from './proxy-config.js';
 
 keepFreedHeap();
 await main(process.argv.slice(2));

@@ -14,8 +14,9 @@ import type { CacheStorage, Logger } from '../ports.js';
 import { fsStorage } from '../storage/fs.js';
 import { memoryStorage } from '../storage/memory.js';
 import { tieredStorage } from '../storage/tiered.js';
+import { loadProxyConfig, PROXY_USAGE } from './load-proxy-config.js';
 import { keepFreedHeap } from './malloc-tuning.js';
-import { engineOptions, loadProxyConfig, PROXY_USAGE, type SliceProxyConfig } from './proxy-config.js';
+import { engineOptions, type SliceProxyConfig } from './proxy-config.js';
 
 keepFreedHeap();
 await main(process.argv.slice(2));

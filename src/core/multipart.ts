@@ -6,8 +6,9 @@
  *
  * @module
  */
+import { formatContentRange } from './content-range.js';
 import { SliceFetchError } from './errors.js';
-import { type ByteRange, formatContentRange, rangeLength } from './range.js';
+import { type ByteRange, rangeLength } from './range.js';
 
 /** The framing of a `multipart/byteranges` body; the range bodies go between the strings. */
 export interface MultipartLayout {

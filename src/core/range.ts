@@ -1,16 +1,25 @@
 /**
- * Byte ranges (RFC 9110 §14): the client's `Range` parsed into specs and resolved against an object size
- * into sorted, coalesced intervals (R10); the `Content-Range` values a proxy sends (P19, P20); and a strict
- * parser for an origin's `Content-Range` (R8). One pass over the characters, no regular expressions, so a
- * hostile header costs linear time. Offsets are parsed digit by digit and never rounded: a value above
- * 2^53 − 1 becomes `Infinity`, which resolves exactly (a first-pos past any size, a last-pos to the end).
- *
- * Over 400 lines on purpose: the client grammar, the origin grammar and the formatters share one digit
- * scanner and one unit check, and splitting the file would duplicate exactly the part that must be exact.
+ * The client's `Range` field (RFC 9110 §14.1): parsed into specs, resolved against an object size into
+ * sorted, coalesced intervals (R10), and formatted for the sub-requests a fetcher sends. One pass over the
+ * characters with the shared scanner of range-syntax.ts, no regular expressions, so a hostile header costs
+ * linear time. Offsets are parsed digit by digit and never rounded: a value above 2^53 − 1 becomes
+ * `Infinity`, which resolves exactly (a first-pos past any size, a last-pos to the end). The origin's
+ * `Content-Range` is content-range.ts.
  *
  * @module
  */
 import { SliceFetchError } from './errors.js';
+import {
+  checkOffset,
+  checkRange,
+  compareDigits,
+  DASH,
+  digitsValue,
+  isBytesUnit,
+  scanDigits,
+  trimEnd,
+  trimStart,
+} from './range-syntax.js';
 
 /** An inclusive byte interval `[start, end]` of an object. */
 export interface ByteRange {
@@ -61,12 +70,6 @@ export interface ResolveRangeOptions {
  * nginx accepts by default; no sane client sends more.
  */
 export const MAX_RANGE_FIELD_LENGTH = 8192;
-
-/** An origin's `Content-Range`, parsed strictly. */
-export type ContentRange =
-  | { readonly kind: 'range'; readonly start: number; readonly end: number; readonly size: number }
-  | { readonly kind: 'unsatisfied'; readonly size: number }
-  | { readonly kind: 'invalid'; readonly reason: string };
 
 /**
  * Parses a client `Range` field (RFC 9110 §14.1.1): unit `bytes` (any case), no whitespace around `=`,
@@ -176,89 +179,6 @@ export function formatRange(specs: readonly (RangeSpec | ByteRange)[]): string {
 }
 
 /**
- * Formats the `Content-Range` of a 206 part (RFC 9110 §14.4).
- *
- * @throws {SliceFetchError} `ERR_SLICE_RANGE` unless `0 <= start <= end < size`, all safe integers.
- * @example
- * ```ts
- * formatContentRange({ start: 0, end: 99 }, 1000); // 'bytes 0-99/1000'
- * ```
- */
-export function formatContentRange(range: ByteRange, size: number): string {
-  checkRange(range.start, range.end);
-  checkOffset('size', size);
-  if (range.end >= size) {
-    throw new SliceFetchError(
-      'ERR_SLICE_RANGE',
-      `Expected a range inside an object of ${size} bytes, got \`${range.start}-${range.end}\`.`,
-      { range: `${range.start}-${range.end}` },
-    );
-  }
-  return `bytes ${range.start}-${range.end}/${size}`;
-}
-
-/**
- * Formats the `Content-Range` of a 416 (RFC 9110 §15.5.17).
- *
- * @throws {SliceFetchError} `ERR_SLICE_RANGE` unless `size` is a non-negative safe integer.
- * @example
- * ```ts
- * formatUnsatisfiedRange(1000); // 'bytes *\/1000'
- * ```
- */
-export function formatUnsatisfiedRange(size: number): string {
-  checkOffset('size', size);
-  return `bytes */${size}`;
-}
-
-/**
- * Parses an origin's `Content-Range` strictly (RFC 9110 §14.4): exactly one value, unit `bytes` (any case),
- * one space, `first-last/complete-length` in digits with `first <= last < complete-length`, or `*\/length`
- * (`unsatisfied`; callers decide whether it is acceptable). An unknown length (`/*`), an offset above
- * 2^53 − 1, or any other character is `invalid`: no byte of such a response can be placed safely.
- *
- * @example
- * ```ts
- * parseContentRange('bytes 0-99/1000'); // { kind: 'range', start: 0, end: 99, size: 1000 }
- * parseContentRange('bytes 0-99/*'); // { kind: 'invalid', reason: 'unknown complete length (*)' }
- * ```
- */
-export function parseContentRange(value: string | readonly string[] | undefined): ContentRange {
-  if (value === undefined) return invalid('missing');
-  let text: string;
-  if (typeof value === 'string') text = value;
-  else if (value.length === 1) text = value[0] as string;
-  else return invalid(value.length === 0 ? 'missing' : 'more than one Content-Range value');
-  const end = trimEnd(text, text.length);
-  let i = trimStart(text, 0, end);
-  if (!isBytesUnit(text, i, end) || text.charCodeAt(i + 5) !== SPACE) return invalid('expected "bytes "');
-  i += 6;
-  if (text.charCodeAt(i) === STAR) {
-    const to = scanDigits(text, i + 2, end);
-    if (text.charCodeAt(i + 1) !== SLASH || to === i + 2 || to !== end) return MALFORMED_CONTENT_RANGE;
-    const size = digitsValue(text, i + 2, to);
-    return size === Infinity ? TOO_LARGE : { kind: 'unsatisfied', size };
-  }
-  const firstEnd = scanDigits(text, i, end);
-  const lastEnd = scanDigits(text, firstEnd + 1, end);
-  const sizeEnd = scanDigits(text, lastEnd + 1, end);
-  const hasRange = firstEnd > i && text.charCodeAt(firstEnd) === DASH && lastEnd > firstEnd + 1;
-  if (!hasRange || text.charCodeAt(lastEnd) !== SLASH) return MALFORMED_CONTENT_RANGE;
-  if (sizeEnd === lastEnd + 1 || sizeEnd !== end) {
-    // R3: `/*` is a valid header, but without a total the object cannot be sliced.
-    const unknown = text.charCodeAt(lastEnd + 1) === STAR && lastEnd + 2 === end;
-    return unknown ? invalid('unknown complete length (*)') : MALFORMED_CONTENT_RANGE;
-  }
-  const start = digitsValue(text, i, firstEnd);
-  const last = digitsValue(text, firstEnd + 1, lastEnd);
-  const size = digitsValue(text, lastEnd + 1, end);
-  if (start === Infinity || last === Infinity || size === Infinity) return TOO_LARGE;
-  if (start > last) return invalid('first-pos is above last-pos');
-  if (last >= size) return invalid('last-pos is not below the complete length');
-  return { kind: 'range', start, end: last, size };
-}
-
-/**
  * The number of bytes in an inclusive range.
  *
  * @example
@@ -274,31 +194,16 @@ export function rangeLength(range: ByteRange): number {
 
 const DEFAULT_MAX_LENGTH = MAX_RANGE_FIELD_LENGTH;
 const DEFAULT_MAX_RANGES = 16;
-/** MAX_SAFE_INTEGER = 900719925474099 × 10 + 1: checking before each multiply keeps every step exact. */
-const MAX_SAFE_TENTH = 900719925474099;
-const TAB = 0x09;
-const SPACE = 0x20;
-const STAR = 0x2a;
 const COMMA = 0x2c;
-const DASH = 0x2d;
-const SLASH = 0x2f;
-const ZERO = 0x30;
-const NINE = 0x39;
 const EQUALS = 0x3d;
 const MALFORMED = -1;
 const INVERTED = -2;
 
 const ABSENT: ParsedRange = Object.freeze({ type: 'absent' });
 const UNSATISFIABLE: ResolvedRange = Object.freeze({ type: 'unsatisfiable' });
-const MALFORMED_CONTENT_RANGE: ContentRange = Object.freeze({ kind: 'invalid', reason: 'malformed' });
-const TOO_LARGE: ContentRange = Object.freeze({ kind: 'invalid', reason: 'offset above 2^53 - 1' });
 
 function ignored(reason: string): { readonly type: 'ignored'; readonly reason: string } {
   return { type: 'ignored', reason };
-}
-
-function invalid(reason: string): ContentRange {
-  return { kind: 'invalid', reason };
 }
 
 /** `range-set` with the recipient's list rule (RFC 9110 §5.6.1.2): `*( "," OWS ) spec *( OWS "," [ OWS spec ] )`. */
@@ -404,90 +309,7 @@ function formatSpec(spec: RangeSpec | ByteRange): string {
   return `${spec.first}-${spec.last}`;
 }
 
-function checkRange(start: number, end: number): void {
-  checkOffset('start', start);
-  checkOffset('end', end);
-  if (start > end) {
-    throw new SliceFetchError('ERR_SLICE_RANGE', `Expected start <= end, got \`${start}-${end}\`.`, {
-      range: `${start}-${end}`,
-    });
-  }
-}
-
-function checkOffset(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new SliceFetchError(
-      'ERR_SLICE_RANGE',
-      `Expected \`${name}\` to be a non-negative safe integer, got \`${value}\`.`,
-    );
-  }
-}
-
 /** Spec offsets may also be `Infinity`: that is how {@link parseRange} writes a value above 2^53 − 1. */
 function checkSpecOffset(name: string, value: number): void {
   if (value !== Infinity) checkOffset(name, value);
-}
-
-function isBytesUnit(s: string, i: number, end: number): boolean {
-  // `| 0x20` lower-cases ASCII letters; RFC 9110 §14.1 compares range units case-insensitively.
-  return (
-    end - i >= 6 &&
-    (s.charCodeAt(i) | 0x20) === 0x62 &&
-    (s.charCodeAt(i + 1) | 0x20) === 0x79 &&
-    (s.charCodeAt(i + 2) | 0x20) === 0x74 &&
-    (s.charCodeAt(i + 3) | 0x20) === 0x65 &&
-    (s.charCodeAt(i + 4) | 0x20) === 0x73
-  );
-}
-
-function scanDigits(s: string, i: number, end: number): number {
-  let k = i;
-  while (k < end) {
-    const c = s.charCodeAt(k);
-    if (c < ZERO || c > NINE) break;
-    k++;
-  }
-  return k;
-}
-
-/** The value of the digits in `[from, to)`, exact up to 2^53 − 1 and `Infinity` above (never rounded). */
-function digitsValue(s: string, from: number, to: number): number {
-  let value = 0;
-  for (let k = from; k < to; k++) {
-    const digit = s.charCodeAt(k) - ZERO;
-    if (value > MAX_SAFE_TENTH || (value === MAX_SAFE_TENTH && digit > 1)) return Infinity;
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
-/** Compares two digit strings by value (leading zeros ignored): negative, zero or positive. */
-function compareDigits(s: string, a: number, aEnd: number, b: number, bEnd: number): number {
-  let i = a;
-  let j = b;
-  while (i < aEnd - 1 && s.charCodeAt(i) === ZERO) i++;
-  while (j < bEnd - 1 && s.charCodeAt(j) === ZERO) j++;
-  if (aEnd - i !== bEnd - j) return aEnd - i - (bEnd - j);
-  for (; i < aEnd; i++, j++) {
-    const d = s.charCodeAt(i) - s.charCodeAt(j);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-function trimStart(s: string, i: number, end: number): number {
-  let k = i;
-  while (k < end && isOws(s.charCodeAt(k))) k++;
-  return k;
-}
-
-function trimEnd(s: string, end: number): number {
-  let k = end;
-  while (k > 0 && isOws(s.charCodeAt(k - 1))) k--;
-  return k;
-}
-
-/** OWS is spaces and horizontal tabs only (RFC 9110 §5.6.3). */
-function isOws(c: number): boolean {
-  return c === SPACE || c === TAB;
 }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parseConfig, type SliceFetchConfig, type SliceFetchConfigInput } from '../core/config.js';
+import { parseConfig } from '../core/config.js';
+import type { SliceFetchConfig, SliceFetchConfigInput } from '../core/config-types.js';
 import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { type HeaderRecord, NOT_FORWARDED } from '../core/headers.js';
 import { normalizeObjectUrl } from '../core/keys.js';

@@ -10,7 +10,7 @@
  * @module
  */
 import { LRUCache } from 'lru-cache';
-import type { SliceFetchConfig } from '../core/config.js';
+import type { SliceFetchConfig } from '../core/config-types.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { connectionTokens, HOP_BY_HOP, headerValue, PER_RESPONSE_HEADERS } from '../core/headers.js';
 import { metadataKey } from '../core/keys.js';

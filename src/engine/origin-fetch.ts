@@ -11,12 +11,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Chunks } from '../core/chunks.js';
-import type { SliceFetchConfig } from '../core/config.js';
+import type { SliceFetchConfig } from '../core/config-types.js';
 import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { strongEtag } from '../core/keys.js';
 import { formatRange, rangeLength } from '../core/range.js';
+import { classifyReference, type ReferenceFacts } from '../core/reference-slice.js';
 import { decideRetry, givenUpError } from '../core/retry.js';
-import { classifyReference, type ReferenceFacts, suspectSignature, validateSlice } from '../core/validate.js';
+import { suspectSignature, validateSlice } from '../core/validate.js';
 import type { ByteRange, HeaderRecord, Logger, Transport, TransportResponse } from '../ports.js';
 import type { OriginScheduler } from './origin-scheduler.js';
 import { discardBody, readBody } from './read-body.js';

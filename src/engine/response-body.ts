@@ -6,11 +6,12 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { formatContentRange } from '../core/content-range.js';
 import { SliceFetchError } from '../core/errors.js';
 import { sliceKeys } from '../core/keys.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices } from '../core/plan.js';
-import { type ByteRange, formatContentRange, rangeLength } from '../core/range.js';
+import { type ByteRange, rangeLength } from '../core/range.js';
 import type { ObjectMetadata } from './metadata.js';
 import { type PieceSource, staticSource } from './piece-stream.js';
 import type { Engine, OpenInput } from './request-types.js';

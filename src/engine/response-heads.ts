@@ -6,9 +6,9 @@
  * @module
  */
 
+import { formatUnsatisfiedRange } from '../core/content-range.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { headerValue } from '../core/headers.js';
-import { formatUnsatisfiedRange } from '../core/range.js';
 import { keptHeaders, type ObjectMetadata } from './metadata.js';
 
 /** Response headers, lower-case names; `set-cookie` may hold several values. */

@@ -2,8 +2,7 @@
  * The shared conformance suite of the {@link CacheStorage} port: every store (memory, disk, Redis, tiered, or
  * yours) runs the same cases, so "keeps every byte intact, never serves an expired entry, respects its byte
  * budget, purges every version of an object" (R7, P13) is checked once, the same way, for all of them.
- * Shipped as `slice-fetch/testing`; it needs vitest (an optional peer). Over 200 lines because it is one
- * case list, each case short.
+ * Shipped as `slice-fetch/testing`; it needs vitest (an optional peer).
  *
  * @module
  */

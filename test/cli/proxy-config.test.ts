@@ -8,13 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  engineOptions,
-  loadProxyConfig,
-  PROXY_OPTION_DOCS,
-  PROXY_USAGE,
-  type SliceProxyConfig,
-} from '../../src/cli/proxy-config.js';
+import { loadProxyConfig, PROXY_USAGE } from '../../src/cli/load-proxy-config.js';
+import { engineOptions, PROXY_OPTION_DOCS, type SliceProxyConfig } from '../../src/cli/proxy-config.js';
 import { isSliceFetchError } from '../../src/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'proxy-config-'));

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type ConfigOptionDoc, DEFAULT_CONFIG, describeConfig, parseConfig } from '../../src/core/config.js';
+import { DEFAULT_CONFIG, describeConfig, parseConfig } from '../../src/core/config.js';
+import type { ConfigOptionDoc } from '../../src/core/config-types.js';
 import { isSliceFetchError } from '../../src/core/errors.js';
 
 const DOCS = describeConfig();

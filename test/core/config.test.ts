@@ -4,10 +4,9 @@ import {
   DEFAULT_CONFIG,
   describeConfig,
   parseConfig,
-  type SliceFetchConfig,
-  type SliceFetchConfigInput,
   sliceFetchConfigSchema,
 } from '../../src/core/config.js';
+import type { SliceFetchConfig, SliceFetchConfigInput } from '../../src/core/config-types.js';
 import { isSliceFetchError, type SliceFetchError } from '../../src/core/errors.js';
 
 function configError(input: unknown): SliceFetchError {

@@ -1,12 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  type ByteRange,
   formatContentRange,
-  formatRange,
   formatUnsatisfiedRange,
-  type ParsedRange,
   parseContentRange,
+} from '../../src/core/content-range.js';
+import {
+  type ByteRange,
+  formatRange,
+  type ParsedRange,
   parseRange,
   type RangeSpec,
   resolveRange,

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isSliceFetchError } from '../../src/core/errors.js';
 import {
   formatContentRange,
-  formatRange,
   formatUnsatisfiedRange,
   parseContentRange,
+} from '../../src/core/content-range.js';
+import { isSliceFetchError } from '../../src/core/errors.js';
+import {
+  formatRange,
   parseRange,
   rangeLength,
   resolveRange,

@@ -1,13 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { SliceFetchErrorCode } from '../../src/core/errors.js';
+import type { ResponseHead } from '../../src/core/head-checks.js';
 import type { HeaderRecord } from '../../src/core/headers.js';
-import {
-  classifyReference,
-  type ReferenceFacts,
-  type ResponseHead,
-  validateSlice,
-} from '../../src/core/validate.js';
+import { classifyReference, type ReferenceFacts } from '../../src/core/reference-slice.js';
+import { validateSlice } from '../../src/core/validate.js';
 
 const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
 

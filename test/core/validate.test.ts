@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { SliceFetchError } from '../../src/core/errors.js';
 import type { HeaderRecord } from '../../src/core/headers.js';
-import {
-  classifyReference,
-  extractFacts,
-  type ReferenceFacts,
-  suspectSignature,
-  validateSlice,
-} from '../../src/core/validate.js';
+import { classifyReference, extractFacts, type ReferenceFacts } from '../../src/core/reference-slice.js';
+import { suspectSignature, validateSlice } from '../../src/core/validate.js';
 
 const URL = 'https://x/y';
 const MiB = 1024 * 1024;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { configReference, proxyReference } from '../../scripts/config-reference.js';
-import { loadProxyConfig, PROXY_OPTION_DOCS, sliceProxyConfigSchema } from '../../src/cli/proxy-config.js';
+import { loadProxyConfig } from '../../src/cli/load-proxy-config.js';
+import { PROXY_OPTION_DOCS, sliceProxyConfigSchema } from '../../src/cli/proxy-config.js';
 import { sliceFetchConfigSchema } from '../../src/core/config.js';
 
 const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
