@@ -21,6 +21,7 @@ import { MetadataCache } from './metadata.js';
 import { ObjectFence } from './object-fence.js';
 import { openRequest } from './open-request.js';
 import { OriginScheduler } from './origin-scheduler.js';
+import type { PieceStream } from './piece-stream.js';
 import { ReadBufferPool } from './read-buffer-pool.js';
 import type { Engine, SliceResult } from './request-types.js';
 import { retireObject } from './retire-object.js';
@@ -163,6 +164,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     pool: readBufferPool(config),
   };
   let sequence = 0;
+  const abandoned = new FinalizationRegistry<PieceStream>((body) => body.destroy());
   const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
 
   const open = async (target: string | URL, init: InternalOpenInit = {}): Promise<SliceResult> => {
@@ -238,7 +240,16 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     config,
     [openSymbol]: open,
     async fetch(url, init) {
-      return toResponse(await open(url, init));
+      const result = await open(url, init);
+      const response = toResponse(result);
+      const body = result.body;
+      if (body !== undefined) {
+        // A Response dropped unread would keep its request (and its reader's memory) until close(): when the
+        // collector takes the Response, its body is destroyed and the request ends as aborted.
+        abandoned.register(response, body, body);
+        body.once('close', () => abandoned.unregister(body));
+      }
+      return response;
     },
     purge(url) {
       // Fences every fill of the object that started before: none of them writes after this resolves (P27).

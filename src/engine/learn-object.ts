@@ -64,6 +64,8 @@ export async function learnObject(
   const index = referenceIndex(parsed, engine.deps.config.sliceSize, known?.size);
   const key = referenceKey(input.objectKey, input.base, index);
   let own = key;
+  // Processes sharing a coordinating store learn a cold object once per scope (R16); `undefined`: alone.
+  let claimScope: string | undefined = input.base;
   for (let tries = 0; tries < 2; tries++) {
     const joined = engine.fills.join(own, input.signal);
     if (joined === undefined) break;
@@ -72,15 +74,17 @@ export async function learnObject(
     joined.release();
     // Another variant, a private answer to another credential, or a live body only one request can take: learn
     // under a key of this request's own scope, which the requests of that scope share, or else alone.
-    own =
-      tries === 0 && (head.kind === 'sliced' || head.kind === 'meta')
-        ? `${key}\u0000${scopeOf(head.meta, input)}`
-        : `${key}\u0000${input.requestId}`;
+    const scope =
+      tries === 0 && (head.kind === 'sliced' || head.kind === 'meta') && head.meta.vary !== '*'
+        ? scopeOf(head.meta, input)
+        : undefined;
+    own = `${key}\u0000${scope ?? input.requestId}`;
+    claimScope = scope;
   }
   const lease = engine.fills.start(
     own,
     input.objectKey,
-    (context) => fetchAndLearn(engine, input, parsed, index, known, context),
+    (context) => fetchAndLearn(engine, input, parsed, index, known, claimScope, context),
     input.signal,
   );
   const head = await headOfLease(lease);
@@ -88,16 +92,19 @@ export async function learnObject(
   return learned(head, lease, index);
 }
 
-/** The slice index holding the first byte a request wants (the whole object, a range, or a known size's tail). */
-export function referenceIndex(parsed: ParsedRange, sliceSize: number, knownSize?: number): number {
+/**
+ * The slice index holding the first byte a request's body reads: the lowest start among its ranges (bodies read
+ * ranges sorted), a suffix placed by a known size; the whole object, or a suffix of an unknown one, from 0.
+ */
+function referenceIndex(parsed: ParsedRange, sliceSize: number, knownSize?: number): number {
   if (parsed.type !== 'specs') return 0;
-  const spec = parsed.specs[0];
-  if (spec === undefined) return 0;
-  if ('suffix' in spec) {
-    if (knownSize === undefined || !Number.isSafeInteger(spec.suffix)) return 0;
-    return sliceIndexAt(Math.max(0, knownSize - spec.suffix), sliceSize);
+  let first = Number.POSITIVE_INFINITY;
+  for (const spec of parsed.specs) {
+    if ('first' in spec) first = Math.min(first, spec.first);
+    else if (knownSize === undefined || !Number.isSafeInteger(spec.suffix)) return 0;
+    else first = Math.min(first, Math.max(0, knownSize - spec.suffix));
   }
-  return Number.isSafeInteger(spec.first) ? sliceIndexAt(spec.first, sliceSize) : 0;
+  return Number.isSafeInteger(first) ? sliceIndexAt(first, sliceSize) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -154,6 +161,7 @@ async function fetchAndLearn(
   parsed: ParsedRange,
   index: number,
   known: ObjectMetadata | undefined,
+  claimScope: string | undefined,
   context: FlightContext<ReferenceHead>,
 ): Promise<SliceValue | undefined> {
   const { deps, cache } = engine;
@@ -163,9 +171,9 @@ async function fetchAndLearn(
   const writes: Promise<unknown>[] = [];
   let claimed = false;
   try {
-    if (cache.coordinates && stale === undefined) {
+    if (cache.coordinates && stale === undefined && claimScope !== undefined) {
       // R16: processes sharing a store learn a cold object once; the others wait for its metadata.
-      const claim = await claimFill(cache, metadataKey(input.objectKey, input.base), event, {
+      const claim = await claimFill(cache, metadataKey(input.objectKey, claimScope), event, {
         read: async () => {
           const meta = await engine.metadata.load(input.objectKey, input.base, input.forward, event);
           return meta !== undefined && meta.expiresAt > deps.now() ? meta : undefined;
@@ -232,7 +240,8 @@ async function fetchAndLearn(
     context.hold(written);
     void written.then(() => {
       ticket.leave();
-      if (claimed) return cache.unlock(metadataKey(input.objectKey, input.base), event);
+      if (claimed && claimScope !== undefined)
+        return cache.unlock(metadataKey(input.objectKey, claimScope), event);
     });
   }
 }
@@ -307,6 +316,7 @@ function adopt(
     ticket.leave();
     current = engine.fence.enter(input.objectKey);
   }
-  if (remembered) engine.metadata.remember(meta);
+  // An answer private to one credential must not become what the scope's other requests start from.
+  if (remembered) engine.metadata.remember(meta, meta.cacheable || input.identity === input.base);
   return current;
 }

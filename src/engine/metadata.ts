@@ -9,7 +9,9 @@
  *
  * @module
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
 import type { SliceFetchConfig } from '../core/config-types.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { connectionTokens, HOP_BY_HOP, headerValue, PER_RESPONSE_HEADERS } from '../core/headers.js';
@@ -107,9 +109,12 @@ export class MetadataCache {
     return this.#lru.get(lruKey(objectKey, scope)) ?? this.#read(objectKey, base, scope, event);
   }
 
-  /** Remembers `meta` in memory, for the requests that come next in its scope. */
-  remember(meta: ObjectMetadata): void {
-    this.#lru.set(lruKey(meta.objectKey, meta.base), meta);
+  /**
+   * Remembers `meta` in memory for the requests that come next in its scope — and, with `latest`, as the entry
+   * its credential scope's lookups start from (not for an answer private to one credential within it).
+   */
+  remember(meta: ObjectMetadata, latest = true): void {
+    if (latest) this.#lru.set(lruKey(meta.objectKey, meta.base), meta);
     if (meta.scope !== meta.base) this.#lru.set(lruKey(meta.objectKey, meta.scope), meta);
   }
 
@@ -174,22 +179,44 @@ function lruKey(objectKey: string, scope: string): string {
 }
 
 function decode(chunks: readonly Uint8Array[], objectKey: string, base: string): ObjectMetadata | undefined {
+  let json: unknown;
   try {
-    const text = Buffer.concat(chunks).toString('utf8');
-    // Entries written before scopes existed lack them: they were all written in the shared scope.
-    const value = { base: '', scope: '', vary: [], ...(JSON.parse(text) as Partial<ObjectMetadata>) };
-    // A store returning somebody else's document (or garbage) must not be trusted: fail to a miss.
-    if (
-      value.objectKey !== objectKey ||
-      value.base !== base ||
-      typeof value.scope !== 'string' ||
-      !(value.vary === '*' || Array.isArray(value.vary)) ||
-      !Number.isSafeInteger(value.size) ||
-      typeof value.validator !== 'string'
-    )
-      return undefined;
-    return value as ObjectMetadata;
+    json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     return undefined;
   }
+  // A store returning somebody else's document, an old one or garbage must not be trusted: fail to a miss. The
+  // headers are checked as a response would check them, so a bad byte cannot make the answer itself throw.
+  const parsed = STORED_METADATA.safeParse(json);
+  if (!parsed.success || parsed.data.objectKey !== objectKey || parsed.data.base !== base) return undefined;
+  const { etag, lastModified, ...rest } = parsed.data;
+  return { ...rest, etag, lastModified };
 }
+
+/** A header field Node would send: a token name and a value without CR, LF or NUL. */
+function sendable(headers: Record<string, string>): boolean {
+  try {
+    for (const [name, value] of Object.entries(headers)) {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The stored form of {@link ObjectMetadata}; entries written before scopes existed were all shared. */
+const STORED_METADATA = z.object({
+  objectKey: z.string(),
+  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
+  etag: z.string().optional(),
+  lastModified: z.string().optional(),
+  validator: z.string(),
+  headers: z.record(z.string(), z.string()).refine(sendable),
+  cacheable: z.boolean(),
+  expiresAt: z.number(),
+  base: z.string().default(''),
+  vary: z.union([z.literal('*'), z.array(z.string())]).default([]),
+  scope: z.string().default(''),
+});

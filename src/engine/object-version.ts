@@ -78,10 +78,13 @@ export function renewed(
   // RFC 9111 §4.3.4: the 304's header fields update the stored ones.
   const merged = { ...stale.headers, ...keptHeaders(headers) };
   const decision = cacheDecision(merged, deps.config.cachePolicy, deps.now(), input.authorized);
+  const cacheable = decision.store && stale.vary !== '*';
   return {
     ...stale,
     headers: merged,
-    cacheable: decision.store,
-    expiresAt: decision.store ? deps.now() + decision.ttlMs : 0,
+    cacheable,
+    expiresAt: decision.store && cacheable ? deps.now() + decision.ttlMs : 0,
+    // A 304 may take the right to store away, and with it the right to share: the scope follows.
+    scope: scopeOf({ vary: stale.vary, cacheable }, input),
   };
 }

@@ -69,7 +69,7 @@ export function unsatisfiableHeaders(size: number, base: Record<string, string>)
 }
 
 /**
- * The head of an answer streamed as the origin gave it: its end-to-end headers and its framing. A
+ * The head of an answer streamed as the origin gave it: its end-to-end headers, its framing and its cookies. A
  * `Content-Range` only belongs to a 206 or a 416 (RFC 9110 §14.4).
  *
  * @example
@@ -77,14 +77,15 @@ export function unsatisfiableHeaders(size: number, base: Record<string, string>)
  * passHeaders(response.status, response.headers);
  * ```
  */
-export function passHeaders(status: number, headers: HeaderRecord): Record<string, string> {
+export function passHeaders(status: number, headers: HeaderRecord): ResponseHeaders {
   const out = keptHeaders(headers);
   for (const name of PASSED_FRAMING) {
     const value = headerValue(headers, name);
     if (value !== undefined) out[name] = value;
   }
   if (status !== 206 && status !== 416) delete out['content-range'];
-  return out;
+  // An answer passed through is its one requester's: its cookies go with it (a login flow's 302, say).
+  return withSetCookie(out, headers['set-cookie']);
 }
 
 /**

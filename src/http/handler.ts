@@ -158,7 +158,15 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
         for (const name of HOP_BY_HOP) delete out[name];
         out['x-slice-cache'] = result.cacheStatus;
         if (minSize > 0) remember(small, url, result, minSize);
-        res.writeHead(result.status, out);
+        try {
+          res.writeHead(result.status, out);
+        } catch (error) {
+          // Another layer sent the head already, or a header value cannot be sent: answer what can be
+          // answered, never throw out of this callback (an unhandled rejection ends the process).
+          result.body?.destroy();
+          report(error, req, res);
+          return;
+        }
         body = result.body;
         if (body === undefined) res.end();
         else

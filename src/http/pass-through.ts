@@ -8,7 +8,7 @@
  * @module
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { toSliceFetchError } from '../core/errors.js';
 import { CONDITIONAL_HEADERS, connectionTokens, HOP_BY_HOP } from '../core/headers.js';
@@ -61,12 +61,19 @@ export function createPassThrough(origin: string, forward: readonly string[]): P
         .then(
           (response) => {
             if (res.destroyed) {
-              response.body.destroy();
+              discard(response.body);
               return;
             }
-            res.writeHead(response.statusCode, responseHeaders(response.headers));
+            try {
+              res.writeHead(response.statusCode, responseHeaders(response.headers));
+            } catch (error) {
+              // Another layer already answered, or a header cannot be sent: never an uncaught throw.
+              discard(response.body);
+              fail(error);
+              return;
+            }
             if (req.method === 'HEAD') {
-              response.body.destroy();
+              discard(response.body);
               res.end();
               return;
             }
@@ -95,6 +102,15 @@ const PASSED = [
   'range',
   ...CONDITIONAL_HEADERS,
 ];
+
+/**
+ * Drops a body nobody will read. undici emits `'error'` when a body is destroyed before its end, and an
+ * `'error'` without a listener would be an uncaught exception: listen first.
+ */
+function discard(body: Readable): void {
+  body.on('error', () => {});
+  body.destroy();
+}
 
 function responseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
   const hop = connectionTokens(headers.connection);

@@ -62,8 +62,18 @@ export function writePieces(body: Readable, res: ServerResponse, options: WriteP
     waiting = false;
     body.resume();
   };
+  /** Bytes still waiting to leave when the timer was armed: a client that took any of them made progress. */
+  let waitingBytes = 0;
+  const arm = (): void => {
+    waitingBytes = unsent(res);
+    timer = setTimeout(stalled, sendTimeoutMs);
+  };
   const stalled = (): void => {
     timer = undefined;
+    if (unsent(res) < waitingBytes) {
+      arm(); // slow but reading: one large slice may take longer than the timeout to drain
+      return;
+    }
     res.off('drain', resume);
     const error = new Error(`The client read nothing for ${sendTimeoutMs} ms (sendTimeoutMs).`);
     body.destroy();
@@ -84,7 +94,7 @@ export function writePieces(body: Readable, res: ServerResponse, options: WriteP
       waiting = true;
       body.pause();
       res.once('drain', resume);
-      if (sendTimeoutMs > 0) timer = setTimeout(stalled, sendTimeoutMs);
+      if (sendTimeoutMs > 0) arm();
     }
   });
   body.once('end', () => res.end());
@@ -92,4 +102,16 @@ export function writePieces(body: Readable, res: ServerResponse, options: WriteP
     onError(error);
     res.destroy(error);
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Bytes written to `res` that have not left the process: the response's and the socket's buffers, and what the
+ * socket's handle still queues in libuv (a corked slice is handed over in one `writev` and drains from there —
+ * Node exposes that count only as `_handle.writeQueueSize`).
+ */
+function unsent(res: ServerResponse): number {
+  const socket = res.socket as (Socket & { _handle?: { writeQueueSize?: number } }) | null;
+  return res.writableLength + (socket?.writableLength ?? 0) + (socket?._handle?.writeQueueSize ?? 0);
 }
