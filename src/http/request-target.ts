@@ -1,8 +1,8 @@
 /**
- * Where a request may go and what it may carry (R15): the origin URL is the configured upstream plus the
- * request's path and query only — never the authority of an absolute-form target nor the `Host` header — and
- * a path with a `..` segment (plain or percent-encoded) is refused instead of being resolved. Also the
- * hop-by-hop header rules (RFC 9110 §7.6.1) and the include/exclude patterns (R2), compiled once.
+ * Where a request may go (R15): the origin URL is the configured upstream plus the request's path and query
+ * only — never the authority of an absolute-form target nor the `Host` header — and a path with a `..` segment
+ * (plain or percent-encoded) is refused instead of being resolved. Also the include/exclude patterns (R2),
+ * compiled once. Which headers a request may carry is `core/headers.ts`'s business.
  *
  * @module
  */
