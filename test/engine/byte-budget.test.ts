@@ -1,8 +1,8 @@
-import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isSliceFetchError } from '../../src/core/errors.js';
 import { ByteBudget, type Reclaimable } from '../../src/engine/byte-budget.js';
+import { abortListeners, observe } from './unit-helpers.js';
 
 /** A reader holding bytes of a budget, which gives them all back when reclaimed. */
 class Holder implements Reclaimable {
@@ -39,31 +39,12 @@ async function ticks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
-function observe<T>(promise: Promise<T>) {
-  const box: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      box.settled = true;
-      box.value = value;
-    },
-    (error: unknown) => {
-      box.settled = true;
-      box.error = error;
-    },
-  );
-  return box;
-}
-
 /** What `promise` resolved to once pending reactions ran, or `'pending'`: a test fails fast, never hangs. */
 async function served<T>(promise: Promise<T>): Promise<T | 'pending'> {
   const box = observe(promise);
   await ticks();
   if (box.error !== undefined) throw box.error;
   return box.settled ? (box.value as T) : 'pending';
-}
-
-function abortListeners(signal: AbortSignal): number {
-  return getEventListeners(signal, 'abort').length;
 }
 
 /** A budget on the fake clock. */

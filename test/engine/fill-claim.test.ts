@@ -1,4 +1,3 @@
-import { getEventListeners } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Chunks } from '../../src/core/chunks.js';
 import { isSliceFetchError } from '../../src/core/errors.js';
@@ -7,6 +6,7 @@ import { CacheGate } from '../../src/engine/cache-gate.js';
 import { claimFill } from '../../src/engine/fill-claim.js';
 import { Telemetry } from '../../src/engine/telemetry.js';
 import type { CacheStorage, Logger, Metrics } from '../../src/ports.js';
+import { abortListeners, observe } from './unit-helpers.js';
 
 /**
  * A store shared by several processes, reduced to what a claim needs: values and claims that lapse after their
@@ -80,25 +80,6 @@ function reader(store: SharedStore, key: string) {
     return store.values.get(key);
   });
   return { read, times };
-}
-
-function observe<T>(promise: Promise<T>) {
-  const box: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      box.settled = true;
-      box.value = value;
-    },
-    (error: unknown) => {
-      box.settled = true;
-      box.error = error;
-    },
-  );
-  return box;
-}
-
-function abortListeners(signal: AbortSignal): number {
-  return getEventListeners(signal, 'abort').length;
 }
 
 beforeEach(() => {

@@ -1,36 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { type FenceTicket, ObjectFence } from '../../src/engine/object-fence.js';
-
-function deferred<T = void>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise reaction run (one macrotask turn; no timer involved). */
-function flush(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-function observe<T>(promise: Promise<T>) {
-  const box: { settled: boolean; value?: T; error?: unknown } = { settled: false };
-  promise.then(
-    (value) => {
-      box.settled = true;
-      box.value = value;
-    },
-    (error: unknown) => {
-      box.settled = true;
-      box.error = error;
-    },
-  );
-  return box;
-}
+import { deferred, flush, observe } from './unit-helpers.js';
 
 describe('ObjectFence', () => {
   describe('tickets', () => {

@@ -1,24 +1,8 @@
-import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { isSliceFetchError } from '../../src/core/errors.js';
 import { type FlightContext, type Lease, runAlone, SingleFlight } from '../../src/engine/single-flight.js';
-
-/** A promise with its resolve and reject exposed. */
-function deferred<T>() {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets every pending promise reaction run (one macrotask turn; no timer involved). */
-function flush(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+import { abortListeners, deferred, flush } from './unit-helpers.js';
 
 /** How a promise ended, observed without letting it reject unhandled. */
 interface Outcome<T> {
@@ -39,10 +23,6 @@ function observe<T>(promise: Promise<T>): { readonly outcome: Outcome<T> } {
     },
   );
   return box;
-}
-
-function abortListeners(signal: AbortSignal): number {
-  return getEventListeners(signal, 'abort').length;
 }
 
 function expectAborted(error: unknown, cause?: unknown): void {
