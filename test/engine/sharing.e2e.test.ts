@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { privateObject as forbiddenUnlessToken } from '../support/scenarios.js';
 import { closeFetchers, drain, KiB, MiB, makeFetcher } from './e2e-helpers.js';
 
 let origin: TestOrigin;
@@ -26,14 +27,7 @@ const TOKEN = 'Bearer t';
 
 /** The origin answers 403 to anyone without the token, and `private` content to the token holder. */
 function privateObject(path: string, size: number): number {
-  const { seed } = origin.setObject(path, { size, cacheControl: 'private' });
-  origin.addFault({
-    path,
-    times: Number.POSITIVE_INFINITY,
-    match: (r) => r.headers.authorization !== TOKEN,
-    fault: { type: 'status', status: 403, body: 'forbidden' },
-  });
-  return seed;
+  return forbiddenUnlessToken(origin, path, size, TOKEN);
 }
 
 describe('credentials (R19, P26)', () => {

@@ -1,7 +1,7 @@
 /**
  * Sharing scopes through `createSliceHandler` over real sockets (R19, P26). The handler forwards
- * `Authorization` and `Accept-Language` by default, so these are the scopes a proxy really sees. Guards
- * defects 1, 2 and 5 of the sharing work: a fill or a cached slice shared across credentials (an anonymous
+ * `Authorization` and `Accept-Language` by default, so these are the scopes a proxy really sees. Guards against
+ * regressions of the sharing work: a fill or a cached slice shared across credentials (an anonymous
  * client served a private answer's bytes), across `Vary` variants whose validators cannot tell them apart (one
  * language served another's bytes), and an `x-slice-cache` header that did not say what the origin did.
  *
@@ -18,6 +18,7 @@ import { createSliceHandler, type SliceHandler, type SliceHandlerOptions } from 
 import { makeGate } from '../engine/e2e-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { privateObject as forbiddenUnlessToken } from '../support/scenarios.js';
 
 const KiB = 1024;
 const SLICE = 64 * KiB;
@@ -41,17 +42,10 @@ afterAll(async () => {
 
 /** The origin answers 403 to anyone without the token, and `private` content to the token holder. */
 function privateObject(path: string, size: number): number {
-  const { seed } = origin.setObject(path, { size, cacheControl: 'private' });
-  origin.addFault({
-    path,
-    times: Number.POSITIVE_INFINITY,
-    match: (r) => r.headers.authorization !== TOKEN,
-    fault: { type: 'status', status: 403, body: 'forbidden' },
-  });
-  return seed;
+  return forbiddenUnlessToken(origin, path, size, TOKEN);
 }
 
-describe('credentials through the handler (R19, P26, defect 1)', () => {
+describe('credentials through the handler (R19, P26)', () => {
   for (const cacheAuthorized of [false, true]) {
     it(`gives concurrent anonymous GETs 403 and no bytes and authorized GETs their exact bytes, in any order, cacheAuthorized ${cacheAuthorized}`, async () => {
       const proxy = await startProxy({
@@ -110,7 +104,7 @@ describe('credentials through the handler (R19, P26, defect 1)', () => {
   }
 });
 
-describe('Vary through the handler (R19, P26, defect 2)', () => {
+describe('Vary through the handler (R19, P26)', () => {
   it('serves concurrent fr and en requests each its own variant, cold and warm, though size, Last-Modified and the absent ETag agree', async () => {
     const proxy = await startProxy({ sliceSize: SLICE, concurrency: 3 });
     const path = '/r19/handler-vary.bin';
@@ -184,7 +178,7 @@ describe('Vary through the handler (R19, P26, defect 2)', () => {
   });
 });
 
-describe('x-slice-cache through the handler (R19, defect 5)', () => {
+describe('x-slice-cache through the handler (R19)', () => {
   it('says MISS, HIT, PARTIAL and REVALIDATED exactly as the origin was asked, for GETs, ranges, 416 and HEAD', async () => {
     const proxy = await startProxy({ sliceSize: SLICE, concurrency: 3 });
     const size = 4 * SLICE + 10; // 5 slices

@@ -1,5 +1,5 @@
 /**
- * Stalled clients through `createSliceHandler` over real sockets (R20, P28). Guards defect 9: clients that
+ * Stalled clients through `createSliceHandler` over real sockets (R20, P28). A regression test: clients that
  * opened huge downloads and then stopped reading kept the global byte budget (`maxBufferedBytes`) reserved for
  * good, so a small range of a cached object — which needs one slice at most — waited behind them. The handler
  * must answer that warm range while every stalled client is still connected and still stalled, never reserve
@@ -49,7 +49,7 @@ afterAll(async () => {
 
 type StoreKind = 'memory' | 'fs';
 
-describe('60 stalled 1 GiB downloads (R20, P28, defect 9)', () => {
+describe('60 stalled 1 GiB downloads (R20, P28)', () => {
   for (const store of ['memory', 'fs'] as const) {
     const title =
       store === 'memory'
