@@ -3,8 +3,7 @@
  * any size from {@link contentBytes}, answers `Range` and conditional requests per RFC 9110, can be throttled,
  * delayed and told to misbehave through a fault schedule, and counts everything that reaches it.
  *
- * This file is over 400 lines on purpose: it is one request pipeline (count → pick faults → wait → decide status
- * → headers → paced body) and splitting it would scatter the order in which faults apply.
+ * One request pipeline, in this order: count → pick faults → wait → decide status → headers → paced body.
  *
  * Choices worth knowing:
  * - A multi-range request (`bytes=0-1,5-9`) is answered `200` with the full body (RFC 9110 §14.2 allows a
