@@ -112,6 +112,24 @@ export class CacheGate {
   }
 
   /**
+   * The entry of `expectedLength` bytes an in-process store holds, read synchronously — or `undefined` when the
+   * store is elsewhere, answers later, misses or fails (then {@link CacheGate.get} is the way).
+   */
+  peek(key: string, expectedLength: number, event: RequestEventBase): Chunks | undefined {
+    const store = this.#store;
+    if (store?.inProcess !== true) return undefined;
+    let chunks: Chunks | Promise<Chunks | undefined> | undefined;
+    try {
+      chunks = store.get(key);
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'get', error });
+      return undefined;
+    }
+    if (chunks === undefined || isPromise(chunks)) return undefined;
+    return Array.isArray(chunks) && chunksLength(chunks) === expectedLength ? chunks : undefined;
+  }
+
+  /**
    * Reads a whole entry (of `expectedLength` bytes, when given); resolves `undefined` on a miss or any failure.
    * `allocate` lends the store memory to read into (see `CacheGetOptions`).
    */

@@ -5,16 +5,18 @@
  *
  * @module
  */
+import { LRUCache } from 'lru-cache';
 import { parseConfig } from '../core/config.js';
 import type { SliceFetchConfig, SliceFetchConfigInput } from '../core/config-types.js';
 import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { type HeaderRecord, NOT_FORWARDED } from '../core/headers.js';
 import { normalizeObjectUrl } from '../core/keys.js';
-import { formatRange } from '../core/range.js';
+import { formatRange, MAX_RANGE_FIELD_LENGTH, parseRange } from '../core/range.js';
 import { credentialScope } from '../core/scope.js';
 import type { CacheStorage, Logger, Metrics, RequestOutcome, Transport } from '../ports.js';
 import { memoryStorage } from '../storage/memory.js';
 import { undiciTransport } from '../transport/undici.js';
+import { answerFromMemory } from './answer-from-memory.js';
 import { ByteBudget } from './byte-budget.js';
 import { CacheGate } from './cache-gate.js';
 import { MetadataCache } from './metadata.js';
@@ -23,7 +25,7 @@ import { openRequest } from './open-request.js';
 import { OriginScheduler } from './origin-scheduler.js';
 import type { PieceStream } from './piece-stream.js';
 import { ReadBufferPool } from './read-buffer-pool.js';
-import type { Engine, SliceResult } from './request-types.js';
+import type { Engine, OpenInput, SliceResult } from './request-types.js';
 import { retireObject } from './retire-object.js';
 import { SingleFlight } from './single-flight.js';
 import { type SliceFetcherStats, Telemetry } from './telemetry.js';
@@ -165,54 +167,78 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
   };
   let sequence = 0;
   const abandoned = new FinalizationRegistry<PieceStream>((body) => body.destroy());
-  const keyOf = (url: URL): string => (cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url));
+  /** URL strings parsed and keyed once: a server asks for the same objects again and again. */
+  const locations = new LRUCache<string, Location>({ max: 4096 });
+  const locate = (target: string | URL): Location => {
+    const text = typeof target === 'string' ? target : target.href;
+    let location = locations.get(text);
+    if (location === undefined) {
+      const url = toUrl(target);
+      location = {
+        href: url.href,
+        objectKey: cacheKey === undefined ? normalizeObjectUrl(url) : cacheKey(url),
+      };
+      locations.set(text, location);
+    }
+    return location;
+  };
 
   const open = async (target: string | URL, init: InternalOpenInit = {}): Promise<SliceResult> => {
     if (closed) throw new SliceFetchError('ERR_SLICE_CLOSED', 'This slice fetcher is closed.');
-    const url = toUrl(target);
+    const { href, objectKey } = locate(target);
     const requestId = `${(++sequence).toString(36)}`;
     const headers = lowerCaseHeaders(init.headers);
     const started = Date.now();
     const range = rangeHeader(init.range, headers.range);
-    // One controller per request, tied to the caller's signal by a listener removed when the request ends:
-    // `AbortSignal.any()` with a fetcher-lifetime signal would keep a registration per request for good.
-    const controller = new AbortController();
+    telemetry.onRequestStart({ requestId, url: href, range });
+    log.debug({ requestId, url: href, range }, 'request start');
     const given = init.signal;
-    const relay = (): void => controller.abort(given?.reason);
-    if (given?.aborted === true) controller.abort(given.reason);
-    else given?.addEventListener('abort', relay, { once: true });
-    inFlight.add(controller);
-    telemetry.onRequestStart({ requestId, url: url.href, range });
-    log.debug({ requestId, url: url.href, range }, 'request start');
+    let controller: AbortController | undefined;
+    const relay = (): void => controller?.abort(given?.reason);
     let ended = false;
     const end = (status: number, outcome: RequestOutcome, bytes: number, error?: SliceFetchError): void => {
       if (ended) return;
       ended = true;
-      inFlight.delete(controller);
+      if (controller !== undefined) inFlight.delete(controller);
       given?.removeEventListener('abort', relay);
       const durationMs = Date.now() - started;
-      telemetry.onRequestEnd({ requestId, url: url.href, status, outcome, bytes, durationMs, error });
+      telemetry.onRequestEnd({ requestId, url: href, status, outcome, bytes, durationMs, error });
       log.info(
-        { requestId, url: url.href, range, status, outcome, bytes, durationMs, err: error?.message },
+        { requestId, url: href, range, status, outcome, bytes, durationMs, err: error?.message },
         'request done',
       );
     };
+    const input: OpenInput = {
+      url: href,
+      objectKey,
+      requestId,
+      method: init.method ?? 'GET',
+      range,
+      // If-Range (RFC 9110 §13.1.5) is evaluated against the range wherever it was given: init or headers.
+      conditionals: range === undefined ? headers : { ...headers, range },
+      forward: forwardable(headers),
+      authorized: headers.authorization !== undefined || headers.cookie !== undefined,
+      base: credentialScope(headers, config.cachePolicy.cacheAuthorized),
+      identity: credentialScope(headers, false),
+      signal: UNUSED_SIGNAL,
+      recycle: init.recycle === true,
+    };
     try {
-      const result = await openRequest(engine, {
-        url: url.href,
-        objectKey: keyOf(url),
-        requestId,
-        method: init.method ?? 'GET',
-        range,
-        // If-Range (RFC 9110 §13.1.5) is evaluated against the range wherever it was given: init or headers.
-        conditionals: range === undefined ? headers : { ...headers, range },
-        forward: forwardable(headers),
-        authorized: headers.authorization !== undefined || headers.cookie !== undefined,
-        base: credentialScope(headers, config.cachePolicy.cacheAuthorized),
-        identity: credentialScope(headers, false),
-        signal: controller.signal,
-        recycle: init.recycle === true,
-      });
+      // From memory first: nothing to wait for, so none of the abort plumbing below.
+      if (given?.aborted !== true && (range === undefined || range.length <= MAX_RANGE_FIELD_LENGTH)) {
+        const answered = answerFromMemory(engine, input, parseRange(range));
+        if (answered !== undefined) {
+          end(answered.status, answered.outcome, bytesOf(answered.pieces));
+          return answered;
+        }
+      }
+      // One controller per request, tied to the caller's signal by a listener removed when the request ends:
+      // `AbortSignal.any()` with a fetcher-lifetime signal would keep a registration per request for good.
+      controller = new AbortController();
+      if (given?.aborted === true) controller.abort(given.reason);
+      else given?.addEventListener('abort', relay, { once: true });
+      inFlight.add(controller);
+      const result = await openRequest(engine, { ...input, signal: controller.signal });
       if (result.body === undefined) {
         end(result.status, result.outcome, 0);
       } else {
@@ -220,7 +246,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
         const body = result.body;
         body.once('end', () => end(result.status, result.outcome, body.bytesDelivered));
         body.once('error', (error) =>
-          end(result.status, 'error', body.bytesDelivered, toSliceFetchError(error, { url: url.href })),
+          end(result.status, 'error', body.bytesDelivered, toSliceFetchError(error, { url: href })),
         );
         body.once('close', () => {
           if (!body.readableEnded && !body.errored) end(result.status, 'aborted', body.bytesDelivered);
@@ -228,9 +254,10 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       }
       return result;
     } catch (caught) {
-      const error = controller.signal.aborted
-        ? abortError(controller.signal.reason, `Request for ${url.href}`, { url: url.href })
-        : toSliceFetchError(caught, { url: url.href });
+      const error =
+        controller?.signal.aborted === true
+          ? abortError(controller.signal.reason, `Request for ${href}`, { url: href })
+          : toSliceFetchError(caught, { url: href });
       end(error.status, error.code === 'ERR_SLICE_ABORTED' ? 'aborted' : 'error', 0, error);
       throw error;
     }
@@ -242,7 +269,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     async fetch(url, init) {
       const result = await open(url, init);
       const response = toResponse(result);
-      const body = result.body;
+      const body = result.pieces === undefined ? result.body : undefined;
       if (body !== undefined) {
         // A Response dropped unread would keep its request (and its reader's memory) until close(): when the
         // collector takes the Response, its body is destroyed and the request ends as aborted.
@@ -253,7 +280,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     },
     purge(url) {
       // Fences every fill of the object that started before: none of them writes after this resolves (P27).
-      return retireObject(engine, keyOf(toUrl(url)), { requestId: 'purge', url: String(url) });
+      return retireObject(engine, locate(url).objectKey, { requestId: 'purge', url: String(url) });
     },
     stats: () => telemetry.snapshot(engine.budget),
     async close() {
@@ -275,6 +302,21 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
 // ---------------------------------------------------------------------------------------------------------
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Where a URL string leads: its normalised form and the key its object is cached under. */
+interface Location {
+  readonly href: string;
+  readonly objectKey: string;
+}
+
+/** The signal of a request answered from memory: it has nothing to abort, and nobody listens to it. */
+const UNUSED_SIGNAL = new AbortController().signal;
+
+function bytesOf(pieces: readonly (readonly Uint8Array[])[] | undefined): number {
+  let bytes = 0;
+  for (const piece of pieces ?? []) for (const chunk of piece) bytes += chunk.byteLength;
+  return bytes;
+}
 
 /** Bytes a pooled read buffer holds beyond one slice: a disk entry's header (~500 bytes for 1 MiB slices). */
 const POOL_HEADROOM = 64 * 1024;

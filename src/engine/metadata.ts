@@ -110,6 +110,26 @@ export class MetadataCache {
   }
 
   /**
+   * The fresh metadata of the variant a request with `headers` in credential scope `base` gets, from memory
+   * alone — the synchronous first step of {@link MetadataCache.load}, for the answer from memory.
+   */
+  peekFresh(
+    objectKey: string,
+    base: string,
+    headers: Readonly<Record<string, string>>,
+    requestId: string,
+    now: number,
+  ): ObjectMetadata | undefined {
+    const latest = this.#lru.get(lruKey(objectKey, base));
+    if (latest === undefined || latest.vary === '*') return undefined;
+    const meta =
+      latest.vary.length === 0
+        ? latest
+        : this.#lru.get(lruKey(objectKey, variantScope(base, latest.vary, headers, requestId)));
+    return meta !== undefined && meta.expiresAt > now ? meta : undefined;
+  }
+
+  /**
    * Remembers `meta` in memory for the requests that come next in its scope — and, with `latest`, as the entry
    * its credential scope's lookups start from (not for an answer private to one credential within it).
    */

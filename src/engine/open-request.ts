@@ -8,16 +8,8 @@
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
-import { evaluatePreconditions } from '../core/conditional.js';
 import { SliceFetchError } from '../core/errors.js';
-import {
-  type ByteRange,
-  MAX_RANGE_FIELD_LENGTH,
-  type ParsedRange,
-  parseRange,
-  resolveRange,
-} from '../core/range.js';
-import type { RequestOutcome } from '../ports.js';
+import { MAX_RANGE_FIELD_LENGTH, type ParsedRange, parseRange } from '../core/range.js';
 import { cacheStatusAtHead, finalOutcome } from './cache-status.js';
 import { learnObject } from './learn-object.js';
 import type { ObjectMetadata } from './metadata.js';
@@ -25,13 +17,8 @@ import { passThrough } from './pass-through.js';
 import { type PieceSource, PieceStream, sequenceSource } from './piece-stream.js';
 import type { CacheStatus, Engine, OpenInput, SliceResult } from './request-types.js';
 import { type Body, bodyOf } from './response-body.js';
-import {
-  notModifiedHeaders,
-  type ResponseHeaders,
-  sliceHeaders,
-  unsatisfiableHeaders,
-  withSetCookie,
-} from './response-heads.js';
+import { unsatisfiableHeaders, withSetCookie } from './response-heads.js';
+import { bodiless, type Learning, NOTHING_LEARNT, planResponse } from './response-plan.js';
 import { retireObject } from './retire-object.js';
 
 /**
@@ -69,16 +56,6 @@ export async function openRequest(engine: Engine, input: OpenInput): Promise<Sli
 // ---------------------------------------------------------------------------------------------------------
 
 const MAX_RESTARTS = 2;
-
-/** How the object's metadata was had, for the cache status. */
-interface Learning {
-  /** The origin was asked, for this response. */
-  readonly learnt: boolean;
-  readonly revalidated: boolean;
-  /** The reference slice this response's learning fetched (its bytes come from the origin). */
-  readonly referenceIndex: number | undefined;
-  readonly setCookie: string | readonly string[] | undefined;
-}
 
 async function openOnce(
   engine: Engine,
@@ -126,13 +103,6 @@ async function openOnce(
   }
 }
 
-const NOTHING_LEARNT: Learning = {
-  learnt: false,
-  revalidated: false,
-  referenceIndex: undefined,
-  setCookie: undefined,
-};
-
 /** Answers from a known version: preconditions, range, head, and a body primed with its first piece. */
 async function respond(
   engine: Engine,
@@ -141,40 +111,11 @@ async function respond(
   meta: ObjectMetadata,
   learning: Learning,
 ): Promise<SliceResult> {
-  const { config } = engine.deps;
-  if (meta.size > config.maxObjectSize) {
-    throw new SliceFetchError(
-      'ERR_SLICE_TOO_LARGE',
-      `${input.url} is ${meta.size} bytes, above maxObjectSize ${config.maxObjectSize}.`,
-      { url: input.url },
-    );
-  }
-  const headStatus = learning.learnt ? (learning.revalidated ? 'REVALIDATED' : 'MISS') : 'HIT';
-  const base = sliceHeaders(meta);
-  const cookie = (headers: Record<string, string>) => withSetCookie(headers, learning.setCookie);
-  const precondition = evaluatePreconditions(input.method, input.conditionals, {
-    etag: meta.etag,
-    lastModified: meta.lastModified,
-  });
-  if (precondition.outcome === 'not-modified')
-    return bodiless(304, cookie(notModifiedHeaders(meta)), 'not-modified', headStatus);
-  if (precondition.outcome === 'precondition-failed')
-    return bodiless(412, { 'content-length': '0' }, 'error', headStatus);
-  const resolved = precondition.ignoreRange
-    ? ({ type: 'absent' } as const)
-    : resolveRange(parsed, meta.size, { maxRanges: config.maxRanges });
-  if (resolved.type === 'unsatisfiable')
-    return bodiless(416, cookie(unsatisfiableHeaders(meta.size, base)), 'not-satisfiable', headStatus);
-
-  const ranges: readonly ByteRange[] =
-    resolved.type === 'satisfiable'
-      ? resolved.ranges
-      : meta.size === 0
-        ? []
-        : [{ start: 0, end: meta.size - 1 }];
-  const status = resolved.type === 'satisfiable' ? 206 : 200;
+  const plan = planResponse(engine, input, parsed, meta, learning);
+  if (plan.kind === 'answer') return plan.result;
+  const { status, ranges, base, headStatus } = plan;
   const body = bodyOf(engine, input, meta, ranges, status, base);
-  const headers = cookie(body.headers);
+  const headers = withSetCookie(body.headers, learning.setCookie);
   if (input.method === 'HEAD') {
     const outcome = finalOutcome(learning.learnt, learning.revalidated, { cache: 0, origin: 0 });
     return { status, headers, body: undefined, cacheStatus: headStatus, outcome };
@@ -261,13 +202,4 @@ function purgeOnVersionChange(engine: Engine, input: OpenInput, source: PieceSou
 
 function isVersionChange(error: unknown): boolean {
   return error instanceof SliceFetchError && error.code === 'ERR_SLICE_VERSION_CHANGED';
-}
-
-function bodiless(
-  status: number,
-  headers: ResponseHeaders,
-  outcome: RequestOutcome,
-  cacheStatus: CacheStatus,
-): SliceResult {
-  return { status, headers, body: undefined, cacheStatus, outcome };
 }

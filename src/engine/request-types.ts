@@ -111,6 +111,12 @@ export interface SliceResult {
   readonly headers: Record<string, string | readonly string[]>;
   /** Object-mode stream of pieces (arrays of chunks); `undefined` when the response has no body. */
   readonly body: PieceStream | undefined;
+  /**
+   * The whole body, already in memory (an answer from memory, `answer-from-memory.ts`): a writer that finds it
+   * writes these pieces at once and never touches `body`, which is then only made if read. The request counts as
+   * ended when they are handed over.
+   */
+  readonly pieces?: readonly Chunks[] | undefined;
   /** The `x-slice-cache` value, decided when the head is sent (see the README for how). */
   readonly cacheStatus: CacheStatus;
   /** What the request ended as, for metrics: read when the body ended, it counts every slice's source. */

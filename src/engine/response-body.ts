@@ -8,14 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { formatContentRange } from '../core/content-range.js';
 import { SliceFetchError } from '../core/errors.js';
-import { sliceKeys } from '../core/keys.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices } from '../core/plan.js';
 import { type ByteRange, rangeLength } from '../core/range.js';
 import type { ObjectMetadata } from './metadata.js';
 import { type PieceSource, staticSource } from './piece-stream.js';
 import type { Engine, OpenInput } from './request-types.js';
+import { singleRangeHeaders } from './response-heads.js';
 import { type ReadContext, SliceReader } from './slice-reader.js';
+import { versionKeys } from './version-keys.js';
 
 /** The head fields and the lazily made sources of a body of one or several ranges. */
 export interface Body {
@@ -40,12 +41,7 @@ export function bodyOf(
   const { sliceSize } = engine.deps.config;
   const total = ranges.reduce((sum, range) => sum + rangeLength(range), 0);
   const sources = { cache: 0, origin: 0 };
-  const keyOf = sliceKeys({
-    objectKey: meta.objectKey,
-    validator: meta.validator,
-    sliceSize,
-    scope: meta.scope,
-  });
+  const keyOf = versionKeys(meta, sliceSize);
   const ctx: ReadContext = {
     engine,
     meta,
@@ -67,11 +63,8 @@ export function bodyOf(
   };
   if (ranges.length <= 1) {
     const range = ranges[0];
-    const headers: Record<string, string> = { ...base, 'content-length': String(total) };
-    if (status === 206 && range !== undefined)
-      headers['content-range'] = formatContentRange(range, meta.size);
     return {
-      headers,
+      headers: singleRangeHeaders(base, range, status, meta.size),
       makers: range === undefined ? [] : [reader(range)],
       sources,
       indexes,

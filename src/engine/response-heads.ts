@@ -6,9 +6,10 @@
  * @module
  */
 
-import { formatUnsatisfiedRange } from '../core/content-range.js';
+import { formatContentRange, formatUnsatisfiedRange } from '../core/content-range.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { headerValue } from '../core/headers.js';
+import { type ByteRange, rangeLength } from '../core/range.js';
 import { keptHeaders, type ObjectMetadata } from './metadata.js';
 
 /** Response headers, lower-case names; `set-cookie` may hold several values. */
@@ -28,6 +29,29 @@ export function sliceHeaders(meta: ObjectMetadata): Record<string, string> {
   if (headers['content-type'] === undefined) headers['content-type'] = 'application/octet-stream';
   if (meta.etag !== undefined) headers.etag = meta.etag;
   if (meta.lastModified !== undefined) headers['last-modified'] = meta.lastModified;
+  return headers;
+}
+
+/**
+ * The head of a body of one range (or of the whole object): `base` plus its `Content-Length`, and for a 206
+ * its `Content-Range` (P19).
+ *
+ * @example
+ * ```ts
+ * singleRangeHeaders(sliceHeaders(meta), { start: 0, end: 99 }, 206, meta.size);
+ * ```
+ */
+export function singleRangeHeaders(
+  base: Record<string, string>,
+  range: ByteRange | undefined,
+  status: number,
+  size: number,
+): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...base,
+    'content-length': String(range === undefined ? 0 : rangeLength(range)),
+  };
+  if (status === 206 && range !== undefined) headers['content-range'] = formatContentRange(range, size);
   return headers;
 }
 

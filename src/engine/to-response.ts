@@ -17,6 +17,17 @@ export function toResponse(result: SliceResult): Response {
     else for (const item of value) headers.append(name, item);
   }
   headers.set('x-slice-cache', result.cacheStatus);
+  const { pieces } = result;
+  if (pieces !== undefined) {
+    // A body in hand (an answer from memory): no Node stream between it and the web stream.
+    const inHand = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const piece of pieces) for (const chunk of piece) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    return new Response(inHand, { status: result.status, headers });
+  }
   const stream = result.body;
   if (stream === undefined) return new Response(null, { status: result.status, headers });
   const iterator: AsyncIterator<Chunks> = stream[Symbol.asyncIterator]();
