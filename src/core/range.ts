@@ -108,14 +108,15 @@ export function parseRange(
 /**
  * Resolves parsed specs against an object of `size` bytes (RFC 9110 §14.1.2): ends past the end clamp,
  * `a-` runs to the end, `-n` is the last n bytes, a first-pos at or past the end and `-0` are unsatisfiable,
- * and on a 0-byte object every spec is. Satisfiable ranges come back sorted with overlapping and adjacent
- * ones merged; more than `maxRanges` of them is `ignored`. `absent` and `ignored` pass through.
+ * and on a 0-byte object every spec is. Overlapping and adjacent ranges are merged; the satisfiable ranges come
+ * back in the order they were asked for (a merged one where its first member stood, RFC 9110 §15.3.7.2); more
+ * than `maxRanges` of them is `ignored`. `absent` and `ignored` pass through.
  *
  * @throws {SliceFetchError} `ERR_SLICE_RANGE` when `size` or a spec offset is not a non-negative integer.
  * @example
  * ```ts
  * resolveRange(parseRange('bytes=500-,0-99,90-199'), 1000);
- * // { type: 'satisfiable', ranges: [{ start: 0, end: 199 }, { start: 500, end: 999 }] }
+ * // { type: 'satisfiable', ranges: [{ start: 500, end: 999 }, { start: 0, end: 199 }] }
  * ```
  */
 export function resolveRange(
@@ -276,20 +277,23 @@ function resolveSpec(spec: RangeSpec, size: number): ByteRange | undefined {
 
 /** Sorts in place and merges overlapping or adjacent ranges (RFC 9110 §14.2 lets a server coalesce). */
 function coalesce(ranges: ByteRange[]): ByteRange[] {
-  ranges.sort((a, b) => a.start - b.start);
-  const out: ByteRange[] = [];
-  let current = ranges[0] as ByteRange;
-  for (let k = 1; k < ranges.length; k++) {
-    const next = ranges[k] as ByteRange;
-    if (next.start <= current.end + 1) {
-      if (next.end > current.end) current = { start: current.start, end: next.end };
+  // Merge by start, remembering where each merged range first appeared in the request.
+  const order = ranges.map((range, at) => ({ range, at })).sort((a, b) => a.range.start - b.range.start);
+  const merged: { range: ByteRange; at: number }[] = [];
+  let current = order[0] as { range: ByteRange; at: number };
+  for (let k = 1; k < order.length; k++) {
+    const next = order[k] as { range: ByteRange; at: number };
+    if (next.range.start <= current.range.end + 1) {
+      const end = Math.max(current.range.end, next.range.end);
+      current = { range: { start: current.range.start, end }, at: Math.min(current.at, next.at) };
     } else {
-      out.push(current);
+      merged.push(current);
       current = next;
     }
   }
-  out.push(current);
-  return out;
+  merged.push(current);
+  // RFC 9110 §15.3.7.2: parts come in the order their ranges were asked for.
+  return merged.sort((a, b) => a.at - b.at).map((entry) => entry.range);
 }
 
 function formatSpec(spec: RangeSpec | ByteRange): string {

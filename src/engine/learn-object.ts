@@ -93,18 +93,16 @@ export async function learnObject(
 }
 
 /**
- * The slice index holding the first byte a request's body reads: the lowest start among its ranges (bodies read
- * ranges sorted), a suffix placed by a known size; the whole object, or a suffix of an unknown one, from 0.
+ * The slice index holding the first byte a request's body reads: the first range's (bodies read ranges in the
+ * order asked), a suffix placed by a known size; the whole object, or a suffix of an unknown one, from 0.
  */
 function referenceIndex(parsed: ParsedRange, sliceSize: number, knownSize?: number): number {
   if (parsed.type !== 'specs') return 0;
-  let first = Number.POSITIVE_INFINITY;
-  for (const spec of parsed.specs) {
-    if ('first' in spec) first = Math.min(first, spec.first);
-    else if (knownSize === undefined || !Number.isSafeInteger(spec.suffix)) return 0;
-    else first = Math.min(first, Math.max(0, knownSize - spec.suffix));
-  }
-  return Number.isSafeInteger(first) ? sliceIndexAt(first, sliceSize) : 0;
+  const spec = parsed.specs[0];
+  if (spec === undefined) return 0;
+  if ('first' in spec) return Number.isSafeInteger(spec.first) ? sliceIndexAt(spec.first, sliceSize) : 0;
+  if (knownSize === undefined || !Number.isSafeInteger(spec.suffix)) return 0;
+  return sliceIndexAt(Math.max(0, knownSize - spec.suffix), sliceSize);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -236,7 +236,7 @@ describe('P20 and resolution', () => {
     );
   });
 
-  it('resolves to sorted, disjoint, non-adjacent ranges inside the object covering the specs exactly', () => {
+  it('resolves to disjoint, non-adjacent ranges inside the object covering the specs exactly, in request order', () => {
     fc.assert(
       fc.property(fc.nat(300), specList, (size, specs) => {
         const resolved = resolveRange({ type: 'specs', specs }, size, { maxRanges: Infinity });
@@ -248,10 +248,16 @@ describe('P20 and resolution', () => {
         expect(resolved.type).toBe('satisfiable');
         if (resolved.type !== 'satisfiable') return;
         const { ranges } = resolved;
-        ranges.forEach((r, k) => {
+        const sorted = [...ranges].sort((a, b) => a.start - b.start);
+        sorted.forEach((r, k) => {
           expect(0 <= r.start && r.start <= r.end && r.end <= size - 1).toBe(true);
-          if (k > 0) expect(r.start).toBeGreaterThan((ranges[k - 1] as ByteRange).end + 1);
+          if (k > 0) expect(r.start).toBeGreaterThan((sorted[k - 1] as ByteRange).end + 1);
         });
+        // RFC 9110 §15.3.7.2: each range stands where the first spec it covers was asked for.
+        const firstAsked = (r: ByteRange) =>
+          individual.findIndex((one) => one !== undefined && one.start >= r.start && one.end <= r.end);
+        const positions = ranges.map(firstAsked);
+        expect(positions).toEqual([...positions].sort((a, b) => a - b));
         const edges = [...new Set([...individual, ...ranges].flatMap((r) => [r.start, r.end + 1]))].sort(
           (a, b) => a - b,
         );

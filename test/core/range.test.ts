@@ -230,12 +230,19 @@ describe('resolveRange', () => {
     });
   });
 
-  it('sorts ranges and merges overlapping and adjacent ones', () => {
+  it('merges overlapping and adjacent ranges and keeps the order they were asked in (regression: sorted)', () => {
     expect(resolveRangeHeader('bytes=500-599,0-10,5-20', 1000)).toEqual({
       type: 'satisfiable',
       ranges: [
-        { start: 0, end: 20 },
         { start: 500, end: 599 },
+        { start: 0, end: 20 },
+      ],
+    });
+    expect(resolveRangeHeader('bytes=3-3,0-0', 1000)).toEqual({
+      type: 'satisfiable',
+      ranges: [
+        { start: 3, end: 3 },
+        { start: 0, end: 0 },
       ],
     });
     expect(resolveRangeHeader('bytes=10-19,0-9,-980', 1000)).toEqual({
