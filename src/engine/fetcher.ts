@@ -367,11 +367,32 @@ function forwardable(headers: HeaderRecord): Record<string, string> {
   return out;
 }
 
+/**
+ * The `Range` value of a request. A range given as an argument is the program's own and must be valid
+ * (`ERR_SLICE_RANGE`, 400, otherwise, R21); one among the headers is a client's, judged by RFC 9110 (a
+ * malformed one is ignored and the whole object answered).
+ */
 function rangeHeader(range: RangeInput | undefined, fromHeaders: string | undefined): string | undefined {
   if (range === undefined) return fromHeaders;
-  if (typeof range === 'string') return range;
-  if ('suffix' in range) return formatRange([{ suffix: range.suffix }]);
-  return formatRange([
-    range.end === undefined ? { first: range.start } : { first: range.start, last: range.end },
-  ]);
+  if (typeof range === 'string') {
+    const parsed = parseRange(range, { maxLength: Number.POSITIVE_INFINITY });
+    if (parsed.type !== 'specs') throw badRange(range, parsed.type === 'ignored' ? parsed.reason : 'empty');
+    return range;
+  }
+  if (typeof range !== 'object' || range === null) throw badRange(range, 'not a Range value or an object');
+  try {
+    if ('suffix' in range) return formatRange([{ suffix: range.suffix }]);
+    return formatRange([range.end === undefined ? { first: range.start } : { first: range.start, last: range.end }]);
+  } catch (error) {
+    throw badRange(range, (error as Error).message, error);
+  }
+}
+
+function badRange(range: unknown, reason: string, cause?: unknown): SliceFetchError {
+  const shown = typeof range === 'string' ? range : JSON.stringify(range) ?? String(range);
+  return new SliceFetchError(
+    'ERR_SLICE_RANGE',
+    `Expected \`range\` to be a valid range like \`bytes=0-99\`, \`{ start: 0, end: 99 }\` or \`{ suffix: 100 }\`, got \`${shown}\`: ${reason}.`,
+    { status: 400, ...(cause === undefined ? {} : { cause }) },
+  );
 }

@@ -22,7 +22,7 @@ import {
 import { createPassThrough } from './pass-through.js';
 import { bearerChecker, sendPurged } from './purge.js';
 import { compilePatterns, originUrl, parseUpstream, targetPath } from './request-target.js';
-import { writePieces, writesThrough } from './write-body.js';
+import { writeInHand, writePieces, writesThrough } from './write-body.js';
 
 /** Options of {@link createSliceHandler}: the handler's own, plus any fetcher option (used when no `fetcher` is given). */
 export interface SliceHandlerOptions extends SliceFetcherOptions {
@@ -148,7 +148,9 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       body?.destroy(); // cancels the slice sub-requests of one that streams
     });
     const recycle = writesThrough(req, res);
-    fetcher[openSymbol](url, { range, headers, method, signal: controller.signal, recycle }).then(
+    // A client's Range travels as a header: judged by RFC 9110 (malformed → the whole object), not as an argument.
+    if (range !== undefined) headers.range = range;
+    fetcher[openSymbol](url, { headers, method, signal: controller.signal, recycle }).then(
       (result) => {
         if (res.destroyed) {
           result.body?.destroy();
@@ -165,6 +167,10 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
           // answered, never throw out of this callback (an unhandled rejection ends the process).
           result.body?.destroy();
           report(error, req, res);
+          return;
+        }
+        if (result.pieces !== undefined) {
+          writeInHand(result.pieces, res);
           return;
         }
         body = result.body;

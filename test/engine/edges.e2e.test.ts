@@ -72,6 +72,39 @@ describe('one Range length cap (R15)', () => {
   });
 });
 
+describe('ranges given as arguments (R21)', () => {
+  it('rejects an invalid range argument with ERR_SLICE_RANGE (400) instead of answering the whole object', async () => {
+    const path = '/edges/range-args.bin';
+    origin.setObject(path, { size: 4 * SLICE });
+    const fetcher = makeFetcher({ sliceSize: SLICE });
+    const url = origin.url(path);
+    const bad: unknown[] = [
+      'bytes=100-50',
+      'abc',
+      'bytes=',
+      { start: 10, end: 5 },
+      { start: -1 },
+      { suffix: 1.5 },
+      5,
+      null,
+    ];
+    for (const range of bad) {
+      await expect(
+        fetcher.fetch(url, { range: range as string }),
+        JSON.stringify(range),
+      ).rejects.toMatchObject({
+        code: 'ERR_SLICE_RANGE',
+        status: 400,
+      });
+    }
+    // A client's Range header stays judged by RFC 9110: a malformed one is ignored, the whole object answered.
+    const lenient = await fetcher.fetch(url, { headers: { range: 'bytes=100-50' } });
+    expect(lenient.status).toBe(200);
+    await drain(lenient);
+    expect(origin.stats.byPath.get(path)).toBe(4);
+  });
+});
+
 describe('a suffix range of an object that may not be stored (R10)', () => {
   it('fetches only the slices the suffix needs once the size is known (regression: slice 0 every time)', async () => {
     const path = '/edges/suffix.bin';
