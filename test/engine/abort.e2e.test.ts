@@ -291,3 +291,45 @@ describe('aborting a request (P24)', () => {
     expect(await leakedResources(before)).toEqual([]);
   });
 });
+
+describe('abort reasons (R21)', () => {
+  it('keeps ERR_SLICE_ABORTED and carries the signal’s reason as cause: already aborted, timed out, mid-body', async () => {
+    const path = '/p24/reasons.bin';
+    const { seed } = origin.setObject(path, { size: 8 * SLICE });
+    const fetcher = createSliceFetcher({ sliceSize: SLICE, concurrency: 2 });
+    try {
+      const reason = new Error('the user left');
+      await expect(
+        fetcher.fetch(origin.url(path), { signal: AbortSignal.abort(reason) }),
+      ).rejects.toMatchObject({
+        code: 'ERR_SLICE_ABORTED',
+        cause: reason,
+      });
+      // A timeout: its reason is a TimeoutError, which a caller tells from a cancel by the cause.
+      const gate = makeGate();
+      origin.addFault({ path, times: Infinity, fault: { type: 'wait', until: gate.promise } });
+      const timedOut = await fetcher.fetch(origin.url(path), { signal: AbortSignal.timeout(50) }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      gate.open();
+      origin.clearFaults();
+      expect(timedOut).toMatchObject({ code: 'ERR_SLICE_ABORTED', cause: { name: 'TimeoutError' } });
+      // Mid-body: the body errors with the same code and the reason as cause.
+      const controller = new AbortController();
+      const res = await fetcher.fetch(origin.url(path), { signal: controller.signal });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const first = await reader.read();
+      const chunk = Buffer.from(first.value as Uint8Array);
+      expect(chunk.equals(contentBytes(seed, 0, chunk.length - 1))).toBe(true);
+      const why = new Error('seeked elsewhere');
+      controller.abort(why);
+      const failure = await (async () => {
+        for (;;) if ((await reader.read()).done) return undefined;
+      })().catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'ERR_SLICE_ABORTED', cause: why });
+    } finally {
+      await fetcher.close();
+    }
+  });
+});
