@@ -197,6 +197,34 @@ export function optionError(path: string, expected: string, got: unknown): Slice
 }
 
 /**
+ * Checks that `value` is an options object naming only `allowed` keys (`undefined` reads as `{}`), in the same
+ * wording as every other option error; returns it typed.
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CONFIG` for a non-object or an unknown key.
+ * @example
+ * ```ts
+ * const options = optionsObject(input, ['maxBytes', 'now'], 'memoryStorage options');
+ * ```
+ */
+export function optionsObject<T extends object>(
+  value: T | undefined,
+  allowed: readonly string[],
+  what: string,
+): T {
+  if (value === undefined) return {} as T;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw optionError(what, 'an object', value);
+  const unknown = Object.keys(value).filter((key) => !allowed.includes(key));
+  if (unknown.length > 0)
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `Unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((key) => `\`${key}\``).join(', ')} of ${what}; expected ${allowed.map((key) => `\`${key}\``).join(', ')}.`,
+      { paths: unknown },
+    );
+  return value;
+}
+
+/**
  * The error for work stopped by an abort (`ERR_SLICE_ABORTED`). `reason` is the signal's reason and becomes
  * the `cause`, so a caller can tell a `TimeoutError` from a cancel; `what` names the work in the message.
  *

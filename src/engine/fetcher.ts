@@ -8,7 +8,7 @@
 import { LRUCache } from 'lru-cache';
 import { parseConfig } from '../core/config.js';
 import type { SliceFetchConfig, SliceFetchConfigInput } from '../core/config-types.js';
-import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import { abortError, optionError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import { type HeaderRecord, NOT_FORWARDED } from '../core/headers.js';
 import { normalizeObjectUrl } from '../core/keys.js';
 import { formatRange, MAX_RANGE_FIELD_LENGTH, parseRange } from '../core/range.js';
@@ -122,8 +122,11 @@ export interface InternalSliceFetcher extends SliceFetcher {
  * ```
  */
 export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetcher {
+  if (typeof options !== 'object' || options === null || Array.isArray(options))
+    throw optionError('options', 'an object', options);
   const { cache, transport, hooks, logger, cacheKey, ...rest } = options;
   const config = parseConfig(rest);
+  checkAdapters(cache, transport, hooks, logger, cacheKey);
   const log = logger ?? SILENT;
   const store = cache === false ? undefined : (cache ?? memoryStorage());
   const ownsStore = cache === undefined;
@@ -303,6 +306,46 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
 
 const SILENT: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/**
+ * Refuses, at construction, adapters that would only fail later (`cache: {}`, `transport: {}`): every method the
+ * port requires must be there.
+ */
+function checkAdapters(
+  cache: unknown,
+  transport: unknown,
+  hooks: unknown,
+  logger: unknown,
+  cacheKey: unknown,
+): void {
+  const has = (value: unknown, methods: readonly string[]): boolean =>
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
+  if (cache !== undefined && cache !== false && !has(cache, STORE_METHODS))
+    throw optionError('cache', `\`false\` or a CacheStorage (${STORE_METHODS.join(', ')})`, describe(cache));
+  if (transport !== undefined && !has(transport, ['request']))
+    throw optionError('transport', 'a Transport (a `request` method)', describe(transport));
+  if (
+    hooks !== undefined &&
+    (typeof hooks !== 'object' ||
+      hooks === null ||
+      !Object.values(hooks).every((hook) => typeof hook === 'function' || hook === undefined))
+  )
+    throw optionError('hooks', 'an object of hook functions', describe(hooks));
+  if (logger !== undefined && !has(logger, ['debug', 'info', 'warn', 'error']))
+    throw optionError('logger', 'a pino-compatible logger (debug, info, warn, error)', describe(logger));
+  if (cacheKey !== undefined && typeof cacheKey !== 'function')
+    throw optionError('cacheKey', 'a function of the URL', describe(cacheKey));
+}
+
+const STORE_METHODS = ['get', 'set', 'delete', 'purgeObject', 'stats', 'close'];
+
+function describe(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return String(value);
+  const keys = Object.keys(value);
+  return keys.length === 0 ? '{}' : `an object with ${keys.join(', ')}`;
+}
+
 /** Where a URL string leads: its normalised form and the key its object is cached under. */
 interface Location {
   readonly href: string;
@@ -382,14 +425,16 @@ function rangeHeader(range: RangeInput | undefined, fromHeaders: string | undefi
   if (typeof range !== 'object' || range === null) throw badRange(range, 'not a Range value or an object');
   try {
     if ('suffix' in range) return formatRange([{ suffix: range.suffix }]);
-    return formatRange([range.end === undefined ? { first: range.start } : { first: range.start, last: range.end }]);
+    return formatRange([
+      range.end === undefined ? { first: range.start } : { first: range.start, last: range.end },
+    ]);
   } catch (error) {
     throw badRange(range, (error as Error).message, error);
   }
 }
 
 function badRange(range: unknown, reason: string, cause?: unknown): SliceFetchError {
-  const shown = typeof range === 'string' ? range : JSON.stringify(range) ?? String(range);
+  const shown = typeof range === 'string' ? range : (JSON.stringify(range) ?? String(range));
   return new SliceFetchError(
     'ERR_SLICE_RANGE',
     `Expected \`range\` to be a valid range like \`bytes=0-99\`, \`{ start: 0, end: 99 }\` or \`{ suffix: 100 }\`, got \`${shown}\`: ${reason}.`,

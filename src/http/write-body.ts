@@ -104,6 +104,27 @@ export function writePieces(body: Readable, res: ServerResponse, options: WriteP
   });
 }
 
+/**
+ * Writes a body already in memory (an answer from memory, at most one window) and ends the response: one
+ * `writev` for all of it, no stream in between.
+ *
+ * @example
+ * ```ts
+ * if (result.pieces !== undefined) writeInHand(result.pieces, res);
+ * ```
+ */
+export function writeInHand(pieces: readonly (readonly Uint8Array[])[], res: ServerResponse): void {
+  const only = pieces.length === 1 ? pieces[0] : undefined;
+  if (only?.length === 1) {
+    res.end(only[0]);
+    return;
+  }
+  res.cork();
+  for (const piece of pieces) for (const chunk of piece) res.write(chunk);
+  res.uncork();
+  res.end();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 /**

@@ -15,7 +15,7 @@
  */
 import { join, resolve } from 'node:path';
 import { type Chunks, chunksLength } from '../core/chunks.js';
-import { isSliceFetchError, optionError, SliceFetchError } from '../core/errors.js';
+import { isSliceFetchError, optionError, optionsObject, SliceFetchError } from '../core/errors.js';
 import type {
   ByteRange,
   CacheEntryMeta,
@@ -82,7 +82,8 @@ export interface FsStorage extends CacheStorage {
  * const fetcher = createSliceFetcher({ cache });
  * ```
  */
-export function fsStorage(options: FsStorageOptions): FsStorage {
+export function fsStorage(input: FsStorageOptions): FsStorage {
+  const options = optionsObject(input, ['dir', 'maxBytes', 'now', 'logger'], 'fsStorage options');
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (typeof options.dir !== 'string' || options.dir === '') {
     throw optionError('dir', 'a directory path', options.dir);

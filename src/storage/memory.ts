@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
-import { optionError } from '../core/errors.js';
+import { optionError, optionsObject } from '../core/errors.js';
 import type { ByteRange, CacheEntryMeta, CacheStats, CacheStorage } from '../ports.js';
 
 /** Options of {@link memoryStorage}. */
@@ -31,7 +31,8 @@ export interface MemoryStorageOptions {
  * const fetcher = createSliceFetcher({ cache: memoryStorage({ maxBytes: 512 * 1024 * 1024 }) });
  * ```
  */
-export function memoryStorage(options: MemoryStorageOptions = {}): CacheStorage {
+export function memoryStorage(input?: MemoryStorageOptions): CacheStorage {
+  const options = optionsObject(input, ['maxBytes', 'now'], 'memoryStorage options');
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
     throw optionError('maxBytes', 'a positive integer', maxBytes);

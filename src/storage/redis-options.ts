@@ -3,8 +3,21 @@
  *
  * @module
  */
-import { optionError } from '../core/errors.js';
+import { optionError, optionsObject } from '../core/errors.js';
 import type { RedisClientLike } from './redis-client.js';
+
+/** The names {@link RedisStorageOptions} has: any other key is a mistake, reported at once. */
+const OPTION_NAMES = [
+  'client',
+  'url',
+  'prefix',
+  'ttlSeconds',
+  'maxBytes',
+  'timeoutMs',
+  'statsSource',
+  'onError',
+  'now',
+];
 
 /** Options of {@link redisStorage}. */
 export interface RedisStorageOptions {
@@ -56,10 +69,13 @@ export interface ResolvedOptions {
  *
  * @throws {SliceFetchError} `ERR_SLICE_CONFIG` when an option is out of range.
  */
-export function resolveOptions(options: RedisStorageOptions): ResolvedOptions {
+export function resolveOptions(input: RedisStorageOptions | undefined): ResolvedOptions {
+  const options = optionsObject(input, OPTION_NAMES, 'redisStorage options');
   if (options.client !== undefined && options.url !== undefined) {
     throw optionError('client', 'either `client` or `url`', 'both');
   }
+  if (options.url !== undefined && !/^rediss?:\/\/[^\s]+$/i.test(String(options.url)))
+    throw optionError('url', 'a `redis://` or `rediss://` URL', options.url);
   const prefix = options.prefix ?? 'slice-fetch:';
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
     throw optionError('prefix', 'a string without `{` or `}`', prefix);

@@ -79,7 +79,7 @@ export interface RedisStorage extends CacheStorage {
  * const fetcher = createSliceFetcher({ cache });
  * ```
  */
-export function redisStorage(options: RedisStorageOptions = {}): RedisStorage {
+export function redisStorage(options?: RedisStorageOptions): RedisStorage {
   const o = resolveOptions(options);
   const own = o.client === undefined ? createOwnClient(o.url, o.onError) : undefined;
   const client: RedisClientLike = own ?? (o.client as RedisClientLike);

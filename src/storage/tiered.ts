@@ -17,7 +17,7 @@
  * @module
  */
 import { LRUCache } from 'lru-cache';
-import { optionError, SliceFetchError } from '../core/errors.js';
+import { optionError, optionsObject, SliceFetchError } from '../core/errors.js';
 import type {
   Awaitable,
   ByteRange,
@@ -54,10 +54,8 @@ export interface TieredStorageOptions {
  * const fetcher = createSliceFetcher({ cache });
  * ```
  */
-export function tieredStorage(
-  tiers: readonly CacheStorage[],
-  options: TieredStorageOptions = {},
-): CacheStorage {
+export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStorageOptions): CacheStorage {
+  const options = optionsObject(input, ['maxTrackedEntries', 'now'], 'tieredStorage options');
   if (!Array.isArray(tiers) || tiers.length === 0) {
     throw optionError('tiers', 'a non-empty array of stores', Array.isArray(tiers) ? tiers.length : tiers);
   }
