@@ -67,6 +67,12 @@ export interface SliceFetchInit {
   method?: 'GET' | 'HEAD';
   /** Aborts the request and its body. */
   signal?: AbortSignal;
+  /**
+   * Hands the body's chunks over as they are — possibly the cache's own memory — instead of one copy per slice.
+   * Only for a caller that never writes into them: a write would change what the next hit returns.
+   * @default false
+   */
+  zeroCopy?: boolean;
 }
 
 /** The result of the internal entry point: the response head and a Node object-mode stream of pieces. */
@@ -77,7 +83,7 @@ export interface SliceFetcher {
   /**
    * Fetches `url` (or a range of it) through the slice cache. Resolves once the first slice is validated, with a
    * `Response` whose body streams the bytes in order; the body errors (never ends cleanly) if a later slice fails.
-   * Body chunks may be shared with the cache: treat them as read-only. The `x-slice-cache` header says `HIT`
+   * Each slice arrives as one chunk of the caller's own (`zeroCopy` hands over the cache's memory instead). The `x-slice-cache` header says `HIT`
    * (no origin request), `MISS` (every byte from the origin), `PARTIAL` (both) or `REVALIDATED`.
    */
   fetch(url: string | URL, init?: SliceFetchInit): Promise<Response>;
@@ -271,7 +277,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     [openSymbol]: open,
     async fetch(url, init) {
       const result = await open(url, init);
-      const response = toResponse(result);
+      const response = toResponse(result, init?.zeroCopy === true);
       const body = result.pieces === undefined ? result.body : undefined;
       if (body !== undefined) {
         // A Response dropped unread would keep its request (and its reader's memory) until close(): when the

@@ -1,8 +1,10 @@
 /**
  * The public edge: a {@link SliceResult} as a WHATWG `Response`. The body is a *default* pull stream with a
- * high-water mark of 0 that enqueues each chunk untouched — a `type: 'bytes'` stream would detach (zero
- * out) the buffers it is given, and those buffers may be the cache's own (design.md "Default streams, never
- * byte streams").
+ * high-water mark of 0 — a `type: 'bytes'` stream would detach (zero out) the buffers it is given, which may be
+ * the cache's own (design.md "Default streams, never byte streams"). Each piece — a slice, trimmed to the range —
+ * is one chunk of the consumer's own (R21): a consumer that writes into its chunks cannot change what the
+ * cache serves next, and a web stream moves a slice in one chunk, not one per socket read. With `zeroCopy`,
+ * the caller promises never to write into them, and gets the chunks as they are.
  *
  * @module
  */
@@ -10,7 +12,11 @@ import type { Chunks } from '../core/chunks.js';
 import type { SliceResult } from './request-types.js';
 
 /** Wraps the engine's result as a `Response`. */
-export function toResponse(result: SliceResult): Response {
+export function toResponse(result: SliceResult, zeroCopy = false): Response {
+  const enqueue = (controller: ReadableStreamDefaultController<Uint8Array>, piece: Chunks): void => {
+    if (zeroCopy) for (const chunk of piece) controller.enqueue(chunk);
+    else if (piece.length > 0) controller.enqueue(Buffer.concat(piece));
+  };
   const headers = new Headers();
   for (const [name, value] of Object.entries(result.headers)) {
     if (typeof value === 'string') headers.set(name, value);
@@ -22,7 +28,7 @@ export function toResponse(result: SliceResult): Response {
     // A body in hand (an answer from memory): no Node stream between it and the web stream.
     const inHand = new ReadableStream<Uint8Array>({
       start(controller) {
-        for (const piece of pieces) for (const chunk of piece) controller.enqueue(chunk);
+        for (const piece of pieces) enqueue(controller, piece);
         controller.close();
       },
     });
@@ -37,7 +43,7 @@ export function toResponse(result: SliceResult): Response {
         try {
           const { value, done } = await iterator.next();
           if (done === true) controller.close();
-          else for (const chunk of value) controller.enqueue(chunk);
+          else enqueue(controller, value);
         } catch (error) {
           controller.error(error);
         }

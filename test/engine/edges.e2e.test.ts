@@ -105,6 +105,43 @@ describe('ranges given as arguments (R21)', () => {
   });
 });
 
+describe('a fetch() body is the caller’s own (R21)', () => {
+  it('cannot poison the cache by writing into its chunks, and hands over each slice as one chunk', async () => {
+    const path = '/edges/own-bytes.bin';
+    const size = 3 * SLICE + 5;
+    const { seed } = origin.setObject(path, { size });
+    const fetcher = makeFetcher({ sliceSize: SLICE });
+    const url = origin.url(path);
+    for (const round of ['cold', 'warm', 'warm small']) {
+      const res = await fetcher.fetch(url, round === 'warm small' ? { range: 'bytes=10-99' } : {});
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+      expect(chunks.length, round).toBe(round === 'warm small' ? 1 : 4);
+      for (const chunk of chunks) chunk.fill(0); // regression: this changed what the next HIT returned
+    }
+    const again = await drain(await fetcher.fetch(url));
+    expect(again.bytes.equals(contentBytes(seed, 0, size - 1))).toBe(true);
+  });
+
+  it('hands over the cache’s own memory only to a caller that opts into zeroCopy', async () => {
+    const path = '/edges/zero-copy.bin';
+    const size = 2 * SLICE;
+    origin.setObject(path, { size });
+    const fetcher = makeFetcher({ sliceSize: SLICE });
+    const url = origin.url(path);
+    await drain(await fetcher.fetch(url));
+    const buffers = async (zeroCopy: boolean) => {
+      const res = await fetcher.fetch(url, { range: 'bytes=0-99', zeroCopy });
+      const out: ArrayBufferLike[] = [];
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) out.push(chunk.buffer);
+      return out;
+    };
+    const [shared] = await buffers(true);
+    expect(await buffers(true)).toEqual([shared]);
+    expect((await buffers(false))[0]).not.toBe(shared);
+  });
+});
+
 describe('a suffix range of an object that may not be stored (R10)', () => {
   it('fetches only the slices the suffix needs once the size is known (regression: slice 0 every time)', async () => {
     const path = '/edges/suffix.bin';
