@@ -21,6 +21,7 @@ export type { ParsedRange, RangeSpec, ResolvedRange } from './core/range.js';
 export { formatRange, parseRange, resolveRange, resolveRangeHeader } from './core/range.js';
 export type { RangeInput, SliceFetcher, SliceFetcherOptions, SliceFetchInit } from './engine/fetcher.js';
 export { createSliceFetcher } from './engine/fetcher.js';
+export type { RedirectMode } from './engine/redirects.js';
 export { closeDefaultFetcher, sliceFetch } from './engine/slice-fetch.js';
 export type { SliceFetcherStats } from './engine/telemetry.js';
 export type { SliceHandler, SliceHandlerOptions } from './http/index.js';

@@ -16,6 +16,21 @@ import { sha256Hex } from './keys.js';
 export const CREDENTIAL_HEADERS: readonly string[] = ['authorization', 'cookie'];
 
 /**
+ * `headers` without the credential fields: what may follow a redirect to another origin (WHATWG fetch).
+ *
+ * @example
+ * ```ts
+ * withoutCredentials({ authorization: 'Bearer t', 'user-agent': 'x' }); // { 'user-agent': 'x' }
+ * ```
+ */
+export function withoutCredentials(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers))
+    if (!CREDENTIAL_HEADERS.includes(name)) out[name] = value;
+  return out;
+}
+
+/**
  * The scope a request starts in: `''` (shared) when it carries no credential or when credentials are
  * declared shareable, else `cred:<hash>` of its `Authorization` and `Cookie` values.
  *

@@ -34,7 +34,7 @@ export function answerFromMemory(
 ): SliceResult | undefined {
   const { deps, cache, metadata } = engine;
   const meta = metadata.peekFresh(input.objectKey, input.base, input.forward, input.requestId, deps.now());
-  if (meta === undefined) return undefined;
+  if (meta === undefined || (meta.location !== undefined && input.redirect !== 'follow')) return undefined;
   const plan = planResponse(engine, input, parsed, meta, NOTHING_LEARNT);
   if (plan.kind === 'answer') return plan.result;
   const { status, ranges, base } = plan;

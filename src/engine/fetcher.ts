@@ -25,6 +25,7 @@ import { openRequest } from './open-request.js';
 import { OriginScheduler } from './origin-scheduler.js';
 import type { PieceStream } from './piece-stream.js';
 import { ReadBufferPool } from './read-buffer-pool.js';
+import type { RedirectMode } from './redirects.js';
 import type { Engine, OpenInput, SliceResult } from './request-types.js';
 import { retireObject } from './retire-object.js';
 import { SingleFlight } from './single-flight.js';
@@ -67,6 +68,13 @@ export interface SliceFetchInit {
   method?: 'GET' | 'HEAD';
   /** Aborts the request and its body. */
   signal?: AbortSignal;
+  /**
+   * What a redirect of the object does, as in WHATWG fetch: `follow` it (up to 20, slicing where it leads,
+   * credentials dropped across origins, the cache key still the URL asked for), hand the 3xx back (`manual`),
+   * or fail (`error`).
+   * @default 'follow'
+   */
+  redirect?: RedirectMode;
   /**
    * Hands the body's chunks over as they are — possibly the cache's own memory — instead of one copy per slice.
    * Only for a caller that never writes into them: a write would change what the next hit returns.
@@ -230,6 +238,7 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       base: credentialScope(headers, config.cachePolicy.cacheAuthorized),
       identity: credentialScope(headers, false),
       signal: UNUSED_SIGNAL,
+      redirect: redirectMode(init.redirect),
       recycle: init.recycle === true,
     };
     try {
@@ -345,6 +354,12 @@ function checkAdapters(
 }
 
 const STORE_METHODS = ['get', 'set', 'delete', 'purgeObject', 'stats', 'close'];
+
+function redirectMode(mode: unknown): RedirectMode {
+  if (mode === undefined) return 'follow';
+  if (mode === 'follow' || mode === 'manual' || mode === 'error') return mode;
+  throw optionError('redirect', "'follow', 'manual' or 'error'", mode);
+}
 
 function describe(value: unknown): string {
   if (typeof value !== 'object' || value === null) return String(value);

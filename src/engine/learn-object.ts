@@ -14,6 +14,7 @@ import { type HeaderRecord, headerValue } from '../core/headers.js';
 import { metadataKey, sliceKey } from '../core/keys.js';
 import { sliceIndexAt } from '../core/plan.js';
 import type { ParsedRange } from '../core/range.js';
+import type { ReferenceFacts } from '../core/reference-slice.js';
 import { parseVary } from '../core/scope.js';
 import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
@@ -22,6 +23,7 @@ import { renewed, revalidation, scopeOf, versionOf, wantedBytes } from './object
 import { fetchReference, type ReferenceResult } from './origin-fetch.js';
 import { HEAD_PRIORITY } from './origin-scheduler.js';
 import { discardBody } from './read-body.js';
+import { type Hop, nextHop } from './redirects.js';
 import type { Engine, LiveResult, OpenInput, ReferenceHead } from './request-types.js';
 import { retireObject } from './retire-object.js';
 import type { FlightContext, Lease } from './single-flight.js';
@@ -48,7 +50,7 @@ export type Learned =
       readonly fromOrigin: boolean;
     }
   | { readonly kind: 'unsatisfiable'; readonly size: number; readonly headers: HeaderRecord }
-  | { readonly kind: 'live'; readonly result: LiveResult };
+  | { readonly kind: 'live'; readonly result: LiveResult; readonly url: string };
 
 /**
  * Learns the object for `input`: joins or starts the reference fetch of the slice holding its first wanted
@@ -62,7 +64,7 @@ export async function learnObject(
   known: ObjectMetadata | undefined,
 ): Promise<Learned> {
   const index = referenceIndex(parsed, engine.deps.config.sliceSize, known?.size);
-  const key = referenceKey(input.objectKey, input.base, index);
+  const key = referenceKey(input.objectKey, input.base, index, input.redirect);
   let own = key;
   // Processes sharing a coordinating store learn a cold object once per scope (R16); `undefined`: alone.
   let claimScope: string | undefined = input.base;
@@ -137,7 +139,7 @@ function learned(
       return { kind: 'unsatisfiable', size: head.size, headers: head.headers };
     case 'live':
       lease.release();
-      return { kind: 'live', result: head.result };
+      return { kind: 'live', result: head.result, url: head.url };
   }
 }
 
@@ -191,31 +193,43 @@ async function fetchAndLearn(
     let meta: ObjectMetadata | undefined;
     let store = false;
     let setCookie: string | readonly string[] | undefined;
-    const result = await fetchReference(
-      deps,
-      {
-        url: input.url,
-        requestId: input.requestId,
-        index,
-        // Before the size is known, ask for the whole aligned slice; the origin clamps its end at EOF.
-        range: { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 },
-        headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
-        signal: context.signal,
-        priority: HEAD_PRIORITY,
-        progress,
-      },
-      (facts, headers) => {
-        meta = versionOf(engine, input, facts.size, facts.etag, facts.lastModified, headers);
-        ticket = adopt(engine, input, meta, stale, ticket);
-        if (ticket.current) context.alias(sliceKey({ ...meta, sliceSize, index }));
-        // Scan resistance, as for every slice: a response larger than the store's budget writes none.
-        store = meta.cacheable && cache.admits(wantedBytes(parsed, meta.size));
-        const length = Math.min(sliceSize, meta.size - index * sliceSize);
-        context.finishAlone(() => store && progress.received * 2 > length);
-        setCookie = meta.cacheable ? undefined : headers['set-cookie'];
-        context.announce({ kind: 'sliced', meta, setCookie });
-      },
-    );
+    let hop: Hop = {
+      url: input.url,
+      headers: stale === undefined ? input.forward : { ...input.forward, ...revalidation(stale) },
+      withoutCredentials: false,
+    };
+    const onHead = (facts: ReferenceFacts, headers: HeaderRecord): void => {
+      meta = versionOf(engine, input, facts, headers, hop);
+      ticket = adopt(engine, input, meta, stale, ticket);
+      if (ticket.current) context.alias(sliceKey({ ...meta, sliceSize, index }));
+      // Scan resistance, as for every slice: a response larger than the store's budget writes none.
+      store = meta.cacheable && cache.admits(wantedBytes(parsed, meta.size));
+      const length = Math.min(sliceSize, meta.size - index * sliceSize);
+      context.finishAlone(() => store && progress.received * 2 > length);
+      setCookie = meta.cacheable ? undefined : headers['set-cookie'];
+      context.announce({ kind: 'sliced', meta, setCookie });
+    };
+    let result: ReferenceResult;
+    for (let hops = 0; ; hops++) {
+      result = await fetchReference(
+        deps,
+        {
+          url: hop.url,
+          requestId: input.requestId,
+          index,
+          // Before the size is known, ask for the whole aligned slice; the origin clamps its end at EOF.
+          range: { start: index * sliceSize, end: index * sliceSize + sliceSize - 1 },
+          headers: hop.headers,
+          signal: context.signal,
+          priority: HEAD_PRIORITY,
+          progress,
+        },
+        onHead,
+      );
+      const next = nextHop(result, hop, input.redirect, hops);
+      if (next === undefined) break;
+      hop = next;
+    }
     if (result.kind === 'sliced') {
       const learnt = meta as ObjectMetadata; // set by the head callback, which ran before any body
       writes.push(ticket.write(() => engine.metadata.persist(learnt, event, sliceExpiry(deps))));
@@ -227,7 +241,7 @@ async function fetchAndLearn(
       return { chunks: result.chunks, source: 'origin', lent: false };
     }
     context.announce(
-      headOf(engine, input, result, stale, (m) => {
+      headOf(engine, input, result, stale, hop, (m) => {
         ticket = adopt(engine, input, m, stale, ticket);
         writes.push(ticket.write(() => engine.metadata.persist(m, event, sliceExpiry(deps))));
       }),
@@ -250,6 +264,7 @@ function headOf(
   input: OpenInput,
   result: Exclude<ReferenceResult, { kind: 'sliced' }>,
   stale: ObjectMetadata | undefined,
+  hop: Hop,
   learnt: (meta: ObjectMetadata) => void,
 ): ReferenceHead {
   if (result.kind === 'unsatisfiable') {
@@ -258,14 +273,12 @@ function headOf(
   }
   if (result.kind === 'empty') {
     const { headers } = result;
-    const meta = versionOf(
-      engine,
-      input,
-      0,
-      headerValue(headers, 'etag'),
-      headerValue(headers, 'last-modified'),
-      headers,
-    );
+    const facts = {
+      size: 0,
+      etag: headerValue(headers, 'etag'),
+      lastModified: headerValue(headers, 'last-modified'),
+    };
+    const meta = versionOf(engine, input, facts, headers, hop);
     learnt(meta);
     return { kind: 'meta', meta, revalidated: false, fromOrigin: true };
   }
@@ -284,6 +297,7 @@ function headOf(
   return {
     kind: 'live',
     result,
+    url: hop.url,
     claim: () => {
       if (claimed) return false;
       claimed = true;

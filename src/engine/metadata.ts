@@ -45,6 +45,10 @@ export interface ObjectMetadata {
   readonly vary: Vary;
   /** The variant's scope: `base`, plus the values of the headers `vary` names; part of every slice key. */
   readonly scope: string;
+  /** Where the slices are fetched from, when redirects led away from the URL asked for (`redirects.ts`). */
+  readonly location?: string | undefined;
+  /** Whether a redirect to another origin left the request's credentials behind. */
+  readonly withoutCredentials?: boolean | undefined;
 }
 
 /**
@@ -239,4 +243,6 @@ const STORED_METADATA = z.object({
   base: z.string().default(''),
   vary: z.union([z.literal('*'), z.array(z.string())]).default([]),
   scope: z.string().default(''),
+  location: z.url().optional(),
+  withoutCredentials: z.boolean().optional(),
 });

@@ -11,6 +11,7 @@ import { objectValidator } from '../core/keys.js';
 import { type ParsedRange, rangeLength, resolveRange } from '../core/range.js';
 import { parseVary, variantScope } from '../core/scope.js';
 import { keptHeaders, type ObjectMetadata } from './metadata.js';
+import type { Hop } from './redirects.js';
 import type { Engine, OpenInput } from './request-types.js';
 
 /** Bytes the request will read, for the admission rule (the whole object when unknown or ignored). */
@@ -33,11 +34,15 @@ export function scopeOf(meta: Pick<ObjectMetadata, 'vary' | 'cacheable'>, input:
 export function versionOf(
   engine: Engine,
   input: OpenInput,
-  size: number,
-  etag: string | undefined,
-  lastModified: string | undefined,
+  facts: {
+    readonly size: number;
+    readonly etag?: string | undefined;
+    readonly lastModified?: string | undefined;
+  },
   headers: HeaderRecord,
+  hop: Hop,
 ): ObjectMetadata {
+  const { size, etag, lastModified } = facts;
   const { deps } = engine;
   const vary = parseVary(headerValue(headers, 'vary'));
   const decision = cacheDecision(headers, deps.config.cachePolicy, deps.now(), input.authorized);
@@ -57,6 +62,8 @@ export function versionOf(
     base: input.base,
     vary,
     scope: scopeOf(partial, input),
+    ...(hop.url === input.url ? {} : { location: hop.url }),
+    ...(hop.withoutCredentials ? { withoutCredentials: true } : {}),
   };
 }
 

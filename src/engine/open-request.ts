@@ -63,9 +63,11 @@ async function openOnce(
   parsed: ParsedRange,
   refresh: boolean,
 ): Promise<SliceResult> {
-  const known = refresh
+  const found = refresh
     ? undefined
     : await engine.metadata.load(input.objectKey, input.base, input.forward, input);
+  // An object reached through redirects is not what a request that does not follow them gets.
+  const known = found?.location !== undefined && input.redirect !== 'follow' ? undefined : found;
   if (known !== undefined && known.expiresAt > engine.deps.now()) {
     return respond(engine, input, parsed, known, NOTHING_LEARNT);
   }
@@ -81,7 +83,7 @@ async function openOnce(
         );
       return bodiless(416, unsatisfiableHeaders(learned.size, {}), 'not-satisfiable', 'MISS');
     case 'live':
-      return passThrough(engine, input, learned.result);
+      return passThrough(engine, { ...input, url: learned.url }, learned.result);
     case 'meta': {
       const { meta, revalidated, fromOrigin } = learned;
       const learning = { learnt: fromOrigin, revalidated, referenceIndex: undefined, setCookie: undefined };

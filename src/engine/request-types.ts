@@ -16,6 +16,7 @@ import type { ObjectFence } from './object-fence.js';
 import type { OriginDeps, ReferenceResult } from './origin-fetch.js';
 import type { PieceStream } from './piece-stream.js';
 import type { ReadBufferPool } from './read-buffer-pool.js';
+import type { RedirectMode } from './redirects.js';
 import type { SingleFlight } from './single-flight.js';
 import type { SliceValue } from './slice-fill.js';
 
@@ -59,6 +60,8 @@ export interface OpenInput {
   /** The credential scope ignoring `cacheAuthorized`: an answer that may not be stored stays within it. */
   readonly identity: string;
   readonly signal: AbortSignal;
+  /** What a redirect of the object does (`redirects.ts`): followed, handed back, or an error. */
+  readonly redirect: RedirectMode;
   /**
    * The consumer gives every piece back with {@link SliceResult.release} once it is done with its bytes, so
    * store hits may read into pooled memory.
@@ -99,7 +102,7 @@ export type ReferenceHead =
       readonly scope: string;
     }
   /** An answer streamed to one client as it is (R14, P15); the first to `claim` it gets it. */
-  | { readonly kind: 'live'; readonly result: LiveResult; claim(): boolean };
+  | { readonly kind: 'live'; readonly result: LiveResult; readonly url: string; claim(): boolean };
 
 /** A reference answer whose body is streamed to the client as it is. */
 export type LiveResult = Extract<ReferenceResult, { kind: 'pass' | 'origin-status' }>;

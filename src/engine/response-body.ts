@@ -11,6 +11,7 @@ import { SliceFetchError } from '../core/errors.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices } from '../core/plan.js';
 import { type ByteRange, rangeLength } from '../core/range.js';
+import { withoutCredentials } from '../core/scope.js';
 import type { ObjectMetadata } from './metadata.js';
 import { type PieceSource, staticSource } from './piece-stream.js';
 import type { Engine, OpenInput } from './request-types.js';
@@ -46,9 +47,10 @@ export function bodyOf(
     engine,
     meta,
     keyOf,
-    url: input.url,
+    // Slices come from where redirects led, without credentials if one crossed to another origin.
+    url: meta.location ?? input.url,
     requestId: input.requestId,
-    headers: input.forward,
+    headers: meta.withoutCredentials === true ? withoutCredentials(input.forward) : input.forward,
     signal: input.signal,
     sources,
     recycle: input.recycle === true,

@@ -20,6 +20,7 @@ import type { SliceEvent } from '../ports.js';
 import { claimFill } from './fill-claim.js';
 import { type ObjectMetadata, sliceExpiry } from './metadata.js';
 import { fetchSlice } from './origin-fetch.js';
+import type { RedirectMode } from './redirects.js';
 import type { Engine, ReferenceHead } from './request-types.js';
 import { type FlightContext, type Lease, runAlone } from './single-flight.js';
 
@@ -79,9 +80,18 @@ export async function obtainSlice(engine: Engine, want: SliceWant, signal: Abort
   return value;
 }
 
-/** The key under which a reference fetch of `index` waits for its head, per credential scope. */
-export function referenceKey(objectKey: string, base: string, index: number): string {
-  return `ref\u0000${base}\u0000${objectKey}\u0000${index}`;
+/**
+ * The key under which a reference fetch of `index` waits for its head, per credential scope — and per redirect
+ * mode other than `follow`, whose answer (a 3xx) is not the object's.
+ */
+export function referenceKey(
+  objectKey: string,
+  base: string,
+  index: number,
+  redirect: RedirectMode = 'follow',
+): string {
+  const key = `ref\u0000${base}\u0000${objectKey}\u0000${index}`;
+  return redirect === 'follow' ? key : `${key}\u0000${redirect}`;
 }
 
 /**

@@ -53,6 +53,12 @@ export interface SliceHandlerOptions extends SliceFetcherOptions {
   /** Methods other than GET/HEAD/PURGE: `'proxy'` streams them to the upstream, `'refuse'` answers 405. @default 'proxy' */
   passThroughMethods?: 'proxy' | 'refuse';
   /**
+   * Follow an origin's redirects (and slice where they lead) instead of handing the 3xx to the client, as a
+   * reverse proxy does by default.
+   * @default false
+   */
+  followRedirects?: boolean;
+  /**
    * A client that takes none of the response's bytes for this long is disconnected, so that it holds no memory
    * and no connection for good (R20, like nginx's `send_timeout`); `0` never disconnects. @default 60000
    */
@@ -97,12 +103,14 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
     onError,
     passThroughMethods = 'proxy',
     sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
+    followRedirects = false,
     ...fetcherOptions
   } = options;
   const target = parseUpstream(upstream);
   const includes = compilePatterns(include, 'include');
   const excludes = compilePatterns(exclude, 'exclude');
   checkOptions(minSize, passThroughMethods, purge, sendTimeoutMs, given, fetcherOptions);
+  if (typeof followRedirects !== 'boolean') throw optionError('followRedirects', 'a boolean', followRedirects);
   const forward = forwardedNames(forwardRequestHeaders ?? DEFAULT_FORWARD);
   const fetcher = (given ?? createSliceFetcher(fetcherOptions)) as InternalSliceFetcher;
   if (typeof fetcher[openSymbol] !== 'function')
@@ -150,7 +158,8 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
     const recycle = writesThrough(req, res);
     // A client's Range travels as a header: judged by RFC 9110 (malformed → the whole object), not as an argument.
     if (range !== undefined) headers.range = range;
-    fetcher[openSymbol](url, { headers, method, signal: controller.signal, recycle }).then(
+    const redirect = followRedirects ? 'follow' : 'manual';
+    fetcher[openSymbol](url, { headers, method, signal: controller.signal, recycle, redirect }).then(
       (result) => {
         if (res.destroyed) {
           result.body?.destroy();
