@@ -105,9 +105,13 @@ describe('the answer from memory', () => {
           const res = await fetcher.fetch(origin.url(path), init);
           const { bytes, error } = await drain(res);
           expect(error).toBeUndefined();
+          const headers: Record<string, string> = {};
+          res.headers.forEach((value, name) => {
+            headers[name] = value;
+          });
           answers.push({
             status: res.status,
-            headers: Object.fromEntries(res.headers),
+            headers,
             bytes,
             calls: Object.fromEntries(calls),
           });
