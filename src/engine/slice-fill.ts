@@ -15,6 +15,7 @@
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
+import { sliceRange } from '../core/plan.js';
 import { rangeLength } from '../core/range.js';
 import type { SliceEvent } from '../ports.js';
 import { claimFill } from './fill-claim.js';
@@ -94,18 +95,15 @@ export function referenceKey(
   return redirect === 'follow' ? key : `${key}\u0000${redirect}`;
 }
 
-/**
- * The fill's work: one store lookup; on a miss, claim, fetch from the origin and write back (fenced).
- * Exported for the reference fill, which runs the same write after its own fetch ({@link storeSlice}).
- */
-export async function fillSlice(
+/** The fill's work: one store lookup; on a miss, claim, fetch from the origin and write back (fenced). */
+async function fillSlice(
   engine: Engine,
   want: SliceWant,
   context: FlightContext<ReferenceHead>,
 ): Promise<SliceValue> {
   const { cache, deps } = engine;
   const { meta, index, key } = want;
-  const range = sliceRange(meta, index, deps.config.sliceSize);
+  const range = sliceRange(index, meta.size, deps.config.sliceSize);
   const length = rangeLength(range);
   const event: SliceEvent = { requestId: want.requestId, url: want.url, index, range };
   const ticket = engine.fence.enter(meta.objectKey);
@@ -191,12 +189,6 @@ export function storeSlice(
       }),
     )
     .then(noop);
-}
-
-/** The bytes of slice `index` of an object of `meta.size` bytes. */
-export function sliceRange(meta: ObjectMetadata, index: number, sliceSize: number) {
-  const start = index * sliceSize;
-  return { start, end: Math.min(start + sliceSize - 1, meta.size - 1) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
