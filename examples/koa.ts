@@ -25,6 +25,11 @@ import type { RunningExample } from './http-server.js';
 export async function start(port: number, upstream: string): Promise<RunningExample> {
   const handler = createSliceHandler({ upstream, sliceSize: 1024 * 1024 });
   const app = new Koa();
+  // Koa prints every error of a response it handed over; a client that leaves mid-body is not one. (With an
+  // 'error' listener of its own, Koa's default printer is off: print the rest yourself.)
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (!CLIENT_GONE.has(error.code ?? '')) console.error(error);
+  });
   app.use(async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
     ctx.respond = false;
@@ -41,6 +46,9 @@ export async function start(port: number, upstream: string): Promise<RunningExam
     },
   };
 }
+
+/** What a socket reports when the client went away: ordinary for a video player that seeks. */
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const running = await start(Number(process.argv[2] ?? 3000), process.argv[3] ?? 'http://127.0.0.1:8080');

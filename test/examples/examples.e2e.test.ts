@@ -2,8 +2,9 @@
  * @module The framework examples run for real: each one's `start(0, upstream)` is started in front of the test
  * origin and must answer a range crossing a slice boundary with a byte-exact 206, then a HEAD with the headers.
  */
+import { connect } from 'node:net';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { start as startExpress } from '../../examples/express.js';
 import { start as startFastify } from '../../examples/fastify.js';
 import { type RunningExample, start as startHttp } from '../../examples/http-server.js';
@@ -63,5 +64,27 @@ describe.each(examples)('the $name example', ({ start, mount }) => {
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-length']).toBe(String(SIZE));
     expect(res.headers['accept-ranges']).toBe('bytes');
+  });
+});
+
+describe('the koa example', () => {
+  it('prints nothing when a client leaves mid-body (regression: an ECONNRESET stack per abort)', async () => {
+    origin.setObject('/long.bin', { size: 256 * MiB });
+    const running = await startKoa(0, origin.url('/'));
+    const printed = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const port = Number(new URL(running.url).port);
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.write('GET /long.bin HTTP/1.1\r\nHost: x\r\n\r\n'),
+      );
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.resetAndDestroy();
+      await origin.waitForNoInFlight();
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+      await running.close();
+    }
   });
 });
