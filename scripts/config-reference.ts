@@ -9,7 +9,9 @@ import { describeConfig } from '../src/core/config.js';
 export function configReference(): string {
   const rows = describeConfig().map((o) => {
     const bounds = o.min === undefined ? '' : `${o.min} … ${o.max}`;
-    return `| \`${o.path}\` | ${o.type} | \`${JSON.stringify(o.default)}\` | ${bounds} | ${o.description} |`;
+    // A `|` inside a cell would end it: the enum types (`'cancel' | 'complete'`) escape theirs.
+    const type = o.type.replaceAll('|', '\\|');
+    return `| \`${o.path}\` | ${type} | \`${JSON.stringify(o.default)}\` | ${bounds} | ${o.description} |`;
   });
   return ['| option | type | default | allowed | meaning |', '| --- | --- | --- | --- | --- |', ...rows].join(
     '\n',

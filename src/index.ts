@@ -17,7 +17,13 @@ export type { ContentRange } from './core/content-range.js';
 export { formatContentRange, parseContentRange } from './core/content-range.js';
 export type { SliceFetchErrorCode, SliceFetchErrorDetails, SliceFetchErrorOptions } from './core/errors.js';
 export { isSliceFetchError, SliceFetchError } from './core/errors.js';
-export type { ParsedRange, RangeSpec, ResolvedRange } from './core/range.js';
+export type {
+  ParsedRange,
+  ParseRangeOptions,
+  RangeSpec,
+  ResolvedRange,
+  ResolveRangeOptions,
+} from './core/range.js';
 export { formatRange, parseRange, resolveRange, resolveRangeHeader } from './core/range.js';
 export type { RangeInput, SliceFetcher, SliceFetcherOptions, SliceFetchInit } from './engine/fetcher.js';
 export { createSliceFetcher } from './engine/fetcher.js';

@@ -21,9 +21,28 @@ import {
 
 /** An origin's `Content-Range`, parsed strictly. */
 export type ContentRange =
-  | { readonly kind: 'range'; readonly start: number; readonly end: number; readonly size: number }
-  | { readonly kind: 'unsatisfied'; readonly size: number }
-  | { readonly kind: 'invalid'; readonly reason: string };
+  | {
+      /** `bytes first-last/size`. */
+      readonly kind: 'range';
+      /** First byte. */
+      readonly start: number;
+      /** Last byte, inclusive. */
+      readonly end: number;
+      /** The representation's total length. */
+      readonly size: number;
+    }
+  | {
+      /** `bytes *\/size` (a 416). */
+      readonly kind: 'unsatisfied';
+      /** The representation's total length. */
+      readonly size: number;
+    }
+  | {
+      /** Anything else. */
+      readonly kind: 'invalid';
+      /** What is wrong with it. */
+      readonly reason: string;
+    };
 
 /**
  * Formats the `Content-Range` of a 206 part (RFC 9110 §14.4).

@@ -30,30 +30,69 @@ export interface ByteRange {
 }
 
 /** One range-spec as written by the client (RFC 9110 §14.1.1). Offsets above 2^53 − 1 are `Infinity`. */
-export type RangeSpec = { readonly first: number; readonly last?: number } | { readonly suffix: number };
+export type RangeSpec =
+  | {
+      /** First byte (`a` of `a-b` or `a-`). */
+      readonly first: number;
+      /** Last byte, inclusive; absent for `a-` (to the end). */
+      readonly last?: number;
+    }
+  | {
+      /** `n` of `-n`: the last n bytes. */
+      readonly suffix: number;
+    };
 
 /** A client `Range` field, parsed but not yet resolved against a size. */
 export type ParsedRange =
-  | { readonly type: 'absent' }
-  | { readonly type: 'ignored'; readonly reason: string }
-  | { readonly type: 'specs'; readonly specs: readonly RangeSpec[] };
+  | {
+      /** No `Range` field. */
+      readonly type: 'absent';
+    }
+  | {
+      /** A field RFC 9110 §14.2 lets a server ignore: the whole representation is served. */
+      readonly type: 'ignored';
+      /** Why it was ignored. */
+      readonly reason: string;
+    }
+  | {
+      /** A valid range set. */
+      readonly type: 'specs';
+      /** Its range-specs, in the order written. */
+      readonly specs: readonly RangeSpec[];
+    };
 
 /** Options of {@link parseRange}. */
 export interface ParseRangeOptions {
   /**
    * Longest field value parsed, in characters; a longer one is ignored (the client gets a full 200), which
    * bounds the work a hostile header can cause (R15).
-   * @default 8192 ({@link MAX_RANGE_FIELD_LENGTH})
+   * @default 8192 (8 KiB: the cap the engine and the handler answer 400 above)
    */
   readonly maxLength?: number;
 }
 
 /** A client `Range` resolved against the object size. */
 export type ResolvedRange =
-  | { readonly type: 'absent' }
-  | { readonly type: 'ignored'; readonly reason: string }
-  | { readonly type: 'satisfiable'; readonly ranges: readonly ByteRange[] }
-  | { readonly type: 'unsatisfiable' };
+  | {
+      /** No `Range` field: the whole representation. */
+      readonly type: 'absent';
+    }
+  | {
+      /** Ignored (malformed, or more ranges than allowed): the whole representation. */
+      readonly type: 'ignored';
+      /** Why it was ignored. */
+      readonly reason: string;
+    }
+  | {
+      /** At least one range lies in the representation: a 206. */
+      readonly type: 'satisfiable';
+      /** The ranges to send, merged, in the order asked. */
+      readonly ranges: readonly ByteRange[];
+    }
+  | {
+      /** No range lies in it: a 416. */
+      readonly type: 'unsatisfiable';
+    };
 
 /** Options of {@link resolveRange}. */
 export interface ResolveRangeOptions {

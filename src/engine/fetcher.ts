@@ -55,8 +55,16 @@ export interface SliceFetcherOptions extends SliceFetchConfigInput {
 /** A byte range given to {@link SliceFetcher.fetch}: a `Range` header value, `{ start, end? }` or `{ suffix }`. */
 export type RangeInput =
   | string
-  | { readonly start: number; readonly end?: number }
-  | { readonly suffix: number };
+  | {
+      /** First byte. */
+      readonly start: number;
+      /** Last byte, inclusive; absent: to the end. */
+      readonly end?: number;
+    }
+  | {
+      /** The last this many bytes. */
+      readonly suffix: number;
+    };
 
 /** Per-call options of {@link SliceFetcher.fetch}. */
 export interface SliceFetchInit {
@@ -340,13 +348,8 @@ function checkAdapters(
     throw optionError('cache', `\`false\` or a CacheStorage (${STORE_METHODS.join(', ')})`, describe(cache));
   if (transport !== undefined && !has(transport, ['request']))
     throw optionError('transport', 'a Transport (a `request` method)', describe(transport));
-  if (
-    hooks !== undefined &&
-    (typeof hooks !== 'object' ||
-      hooks === null ||
-      !Object.values(hooks).every((hook) => typeof hook === 'function' || hook === undefined))
-  )
-    throw optionError('hooks', 'an object of hook functions', describe(hooks));
+  if (hooks !== undefined && !hooksOf(hooks))
+    throw optionError('hooks', 'an object whose `on…` members are hook functions', describe(hooks));
   if (logger !== undefined && !has(logger, ['debug', 'info', 'warn', 'error']))
     throw optionError('logger', 'a pino-compatible logger (debug, info, warn, error)', describe(logger));
   if (cacheKey !== undefined && typeof cacheKey !== 'function')
@@ -354,6 +357,14 @@ function checkAdapters(
 }
 
 const STORE_METHODS = ['get', 'set', 'delete', 'purgeObject', 'stats', 'close'];
+
+/** Whether `hooks` is an object whose hook members (`on…`) are functions; other members are its own business. */
+function hooksOf(hooks: unknown): boolean {
+  if (typeof hooks !== 'object' || hooks === null) return false;
+  for (const [name, hook] of Object.entries(hooks))
+    if (name.startsWith('on') && hook !== undefined && typeof hook !== 'function') return false;
+  return true;
+}
 
 function redirectMode(mode: unknown): RedirectMode {
   if (mode === undefined) return 'follow';

@@ -6,7 +6,6 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { formatContentRange } from '../core/content-range.js';
 import { SliceFetchError } from '../core/errors.js';
 import { multipartLayout } from '../core/multipart.js';
 import { planSlices } from '../core/plan.js';

@@ -47,7 +47,10 @@ export interface SliceHandlerOptions extends SliceFetcherOptions {
    */
   minSize?: number;
   /** Enables `PURGE /path` with `Authorization: Bearer <token>`. @default disabled (405) */
-  purge?: { readonly token: string };
+  purge?: {
+    /** The bearer token a PURGE must carry. */
+    readonly token: string;
+  };
   /** Called with every failure that reaches a client (not for clients that went away). */
   onError?: (error: SliceFetchError, req: IncomingMessage) => void;
   /** Methods other than GET/HEAD/PURGE: `'proxy'` streams them to the upstream, `'refuse'` answers 405. @default 'proxy' */
@@ -110,7 +113,8 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
   const includes = compilePatterns(include, 'include');
   const excludes = compilePatterns(exclude, 'exclude');
   checkOptions(minSize, passThroughMethods, purge, sendTimeoutMs, given, fetcherOptions);
-  if (typeof followRedirects !== 'boolean') throw optionError('followRedirects', 'a boolean', followRedirects);
+  if (typeof followRedirects !== 'boolean')
+    throw optionError('followRedirects', 'a boolean', followRedirects);
   const forward = forwardedNames(forwardRequestHeaders ?? DEFAULT_FORWARD);
   const fetcher = (given ?? createSliceFetcher(fetcherOptions)) as InternalSliceFetcher;
   if (typeof fetcher[openSymbol] !== 'function')

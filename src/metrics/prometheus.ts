@@ -13,8 +13,11 @@ export { combineHooks } from './combine-hooks.js';
 export interface FetcherStatsSource {
   /** Returns the fetcher's counters now. */
   stats(): {
+    /** Sub-requests in flight now. */
     readonly inFlightSlices: number;
+    /** Requests in progress. */
     readonly activeRequests: number;
+    /** Slice bytes reserved in the memory budget now. */
     readonly bufferedBytes: number;
   };
 }
