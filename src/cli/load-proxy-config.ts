@@ -10,28 +10,39 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { SliceFetchError } from '../core/errors.js';
 import { got, isRecord, type SliceProxyConfig, validateProxyConfig } from './proxy-config.js';
+import { integerFlag, parseSize, sizeFlag } from './sizes.js';
 
 /** Usage text of `slice-proxy --help`. */
 export const PROXY_USAGE = `Usage: slice-proxy [--config file.yaml] [flags]
 
-  --config <file>        YAML file: every engine option plus upstream, listen, admin, store, purge
-  --upstream <url>       origin base URL (required)
-  --listen <host:port>   proxy address (default 127.0.0.1:8080)
-  --admin <host:port>    /metrics and /healthz (default 127.0.0.1:9090)
-  --slice-size <bytes>   e.g. 1048576 or 1MiB
-  --concurrency <n>      sub-requests in flight per response
-  --cache <type>         memory | fs | redis | tiered (memory in front of fs or redis)
-  --cache-dir <dir>      directory of the fs cache
-  --cache-size <bytes>   byte budget of each cache tier, e.g. 512MiB
-  --redis-url <url>      redis://host:6379
-  --purge-token <token>  enables PURGE /path with Authorization: Bearer <token>
-  --send-timeout <ms>    disconnect a client that reads nothing this long (default 60000, 0 = never)
-  --log-level <level>    fatal | error | warn | info | debug | trace | silent
-Flags override the file.`;
+  -c, --config <file>       YAML file: every engine option plus the proxy's keys (README "Command line")
+  --upstream <url>          origin base URL (required)
+  --listen <host:port>      proxy address (default 127.0.0.1:8080; port 0-65535, 0 = any free port)
+  --admin <host:port>       /metrics and /healthz (default 127.0.0.1:9090)
+  --tls-cert <file>         PEM certificate chain: listen with HTTPS (with --tls-key)
+  --tls-key <file>          PEM private key of --tls-cert
+  --slice-size <bytes>      e.g. 1048576, 1MiB or 1M (binary), 1MB (decimal: 10^6)
+  --concurrency <n>         sub-requests in flight per response
+  --cache <type>            memory | fs | redis | tiered (memory in front of fs or redis)
+  --cache-dir <dir>         directory of the fs cache (checked at start-up)
+  --cache-size <bytes>      byte budget of each cache tier, e.g. 20GiB
+  --redis-url <url>         redis://host:6379
+  --purge-token <token>     enables PURGE /path with Authorization: Bearer <token>
+  --include <regex>         only GETs whose path+query matches are sliced (repeatable)
+  --exclude <regex>         GETs whose path+query matches are proxied unsliced (repeatable)
+  --min-size <bytes>        objects smaller than this are proxied unsliced
+  --forward-header <name>   a request header sent to the origin (repeatable; replaces the default list)
+  --pass-through <mode>     other methods: proxy (default) | refuse (405)
+  --send-timeout <ms>       disconnect a client that reads nothing this long (default 60000, 0 = never)
+  --shutdown-timeout <ms>   how long SIGTERM/SIGINT let responses finish (default 10000)
+  --log-level <level>       fatal | error | warn | info | debug | trace | silent
+  -h, --help                this text
+  --version                 the version
+Flags override the file. Sizes: K, M, G, KiB, MiB, GiB are powers of 1024; kB, MB, GB powers of 1000.`;
 
 /**
  * Reads `--config` (if any), maps the flags over it and validates the result with `sliceProxyConfigSchema`.
- * Returns `'help'` for `--help`.
+ * Returns `'help'` for `--help` and `'version'` for `--version`.
  *
  * @throws {SliceFetchError} `ERR_SLICE_CONFIG` with one sentence per bad option (or an unreadable file / bad flag).
  * @example
@@ -39,7 +50,9 @@ Flags override the file.`;
  * const config = await loadProxyConfig(['--upstream', 'http://127.0.0.1:8000', '--slice-size', '2MiB']);
  * ```
  */
-export async function loadProxyConfig(argv: readonly string[]): Promise<SliceProxyConfig | 'help'> {
+export async function loadProxyConfig(
+  argv: readonly string[],
+): Promise<SliceProxyConfig | 'help' | 'version'> {
   let parsed: ReturnType<typeof parseFlags>;
   try {
     parsed = parseFlags(argv);
@@ -50,7 +63,9 @@ export async function loadProxyConfig(argv: readonly string[]): Promise<SlicePro
   }
   const { values } = parsed;
   if (values.help === true) return 'help';
+  if (values.version === true) return 'version';
   const input: Record<string, unknown> = values.config === undefined ? {} : await readYaml(values.config);
+  sizesIn(input);
   const store = isRecord(input.store) ? { ...input.store } : input.store === undefined ? {} : input.store;
   const set = (target: Record<string, unknown>, key: string, value: unknown): void => {
     if (value !== undefined) target[key] = value;
@@ -58,46 +73,54 @@ export async function loadProxyConfig(argv: readonly string[]): Promise<SlicePro
   set(input, 'upstream', values.upstream);
   set(input, 'listen', values.listen);
   set(input, 'admin', values.admin);
-  set(input, 'sliceSize', toNumber(values['slice-size']));
-  set(input, 'concurrency', toNumber(values.concurrency));
+  set(input, 'sliceSize', sizeFlag(values['slice-size']));
+  set(input, 'concurrency', integerFlag(values.concurrency));
   set(input, 'logLevel', values['log-level']);
-  set(input, 'sendTimeoutMs', toMilliseconds(values['send-timeout']));
+  set(input, 'sendTimeoutMs', integerFlag(values['send-timeout']));
+  set(input, 'shutdownMs', integerFlag(values['shutdown-timeout']));
+  set(input, 'include', values.include);
+  set(input, 'exclude', values.exclude);
+  set(input, 'minSize', sizeFlag(values['min-size']));
+  set(input, 'forwardRequestHeaders', values['forward-header']);
+  set(input, 'passThroughMethods', values['pass-through']);
   if (values['purge-token'] !== undefined) input.purge = { token: values['purge-token'] };
+  if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
+    const tls: Record<string, unknown> = isRecord(input.tls) ? { ...input.tls } : {};
+    set(tls, 'cert', values['tls-cert']);
+    set(tls, 'key', values['tls-key']);
+    input.tls = tls;
+  }
   if (isRecord(store)) {
     set(store, 'type', values.cache);
     set(store, 'dir', values['cache-dir']);
-    set(store, 'maxBytes', toNumber(values['cache-size']));
+    set(store, 'maxBytes', sizeFlag(values['cache-size']));
     set(store, 'redisUrl', values['redis-url']);
     if (Object.keys(store).length > 0 || input.store !== undefined) input.store = store;
   }
   return validateProxyConfig(input);
 }
 
-/**
- * A flag value as a number: plain integers and binary suffixes (`64KiB`, `1MiB`, `2GiB`, or `K`/`M`/`G`).
- * Anything else is passed through as the string, so the schema names it in its sentence.
- *
- * @example
- * ```ts
- * toNumber('2MiB'); // 2097152
- * ```
- */
-export function toNumber(value: string | undefined): number | string | undefined {
-  if (value === undefined) return undefined;
-  const m = /^\s*(\d+)\s*(k|m|g|kib|mib|gib)?\s*$/i.exec(value);
-  if (m === null) return value;
-  const unit = (m[2] ?? '').toLowerCase().charAt(0);
-  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
-  return Number(m[1]) * factor;
-}
-
 // ---------------------------------------------------------------------------------------------------------
 
-/** A flag value in milliseconds: a plain integer; anything else passes through for the schema to name. */
-function toMilliseconds(value: string | undefined): number | string | undefined {
-  if (value === undefined) return undefined;
-  const m = /^\s*(\d+)\s*$/.exec(value);
-  return m === null ? value : Number(m[1]);
+/** The keys holding byte counts: a string there (`1MiB`, `512MB`) is read as a size (sizes.ts). */
+const SIZE_PATHS: readonly (readonly string[])[] = [
+  ['sliceSize'],
+  ['maxBufferedBytes'],
+  ['maxObjectSize'],
+  ['minSize'],
+  ['store', 'maxBytes'],
+];
+
+/** Replaces size strings among the file's values by their byte counts; anything else is left to the schema. */
+function sizesIn(input: Record<string, unknown>): void {
+  for (const path of SIZE_PATHS) {
+    let parent: unknown = input;
+    for (const key of path.slice(0, -1)) parent = isRecord(parent) ? parent[key] : undefined;
+    const last = path[path.length - 1] as string;
+    if (!isRecord(parent)) continue;
+    const value = parent[last];
+    if (typeof value === 'string') parent[last] = parseSize(value);
+  }
 }
 
 function parseFlags(argv: readonly string[]) {
@@ -110,6 +133,8 @@ function parseFlags(argv: readonly string[]) {
       upstream: { type: 'string' },
       listen: { type: 'string' },
       admin: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       'slice-size': { type: 'string' },
       concurrency: { type: 'string' },
       cache: { type: 'string' },
@@ -117,9 +142,16 @@ function parseFlags(argv: readonly string[]) {
       'cache-size': { type: 'string' },
       'redis-url': { type: 'string' },
       'purge-token': { type: 'string' },
+      include: { type: 'string', multiple: true },
+      exclude: { type: 'string', multiple: true },
+      'min-size': { type: 'string' },
+      'forward-header': { type: 'string', multiple: true },
+      'pass-through': { type: 'string' },
       'log-level': { type: 'string' },
       'send-timeout': { type: 'string' },
+      'shutdown-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
     },
   });
 }
@@ -129,9 +161,12 @@ async function readYaml(file: string): Promise<Record<string, unknown>> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new SliceFetchError('ERR_SLICE_CONFIG', `Cannot read the configuration file \`${file}\`.`, {
-      cause: error,
-    });
+    // Node's message carries the reason and the path: "ENOENT: no such file or directory, open 'x.yaml'".
+    throw new SliceFetchError(
+      'ERR_SLICE_CONFIG',
+      `Cannot read the configuration file \`${file}\`: ${(error as Error).message}.`,
+      { cause: error },
+    );
   }
   let doc: unknown;
   try {

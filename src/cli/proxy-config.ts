@@ -10,6 +10,9 @@ import { parseConfig, sliceFetchConfigSchema } from '../core/config.js';
 import type { SliceFetchConfigInput } from '../core/config-types.js';
 import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
 
+/** An HTTP field name (RFC 9110 §5.1: a token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
 /** The longest `sendTimeoutMs`: a day, well below the 2^31 − 1 ms a Node timer can wait (longer ones fire at once). */
 const MAX_SEND_TIMEOUT_MS = 86_400_000;
 
@@ -25,8 +28,8 @@ const MAX_SEND_TIMEOUT_MS = 86_400_000;
 export const sliceProxyConfigSchema = sliceFetchConfigSchema
   .extend({
     upstream: z.url({ protocol: /^https?$/ }),
-    listen: z.string().regex(hostPort()).default('127.0.0.1:8080'),
-    admin: z.string().regex(hostPort()).default('127.0.0.1:9090'),
+    listen: address('listen').default('127.0.0.1:8080'),
+    admin: address('admin').default('127.0.0.1:9090'),
     store: z
       .strictObject({
         type: z.enum(['memory', 'fs', 'redis', 'tiered']).default('memory'),
@@ -40,6 +43,12 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
       })
       .prefault({}),
     purge: z.strictObject({ token: z.string().min(1) }).optional(),
+    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+    include: patterns('include').optional(),
+    exclude: patterns('exclude').optional(),
+    minSize: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
+    forwardRequestHeaders: z.array(z.string().regex(HEADER_NAME)).optional(),
+    passThroughMethods: z.enum(['proxy', 'refuse']).default('proxy'),
     shutdownMs: z.int().min(0).max(600_000).default(10_000),
     sendTimeoutMs: z.int().min(0).max(MAX_SEND_TIMEOUT_MS).default(60_000),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -79,6 +88,13 @@ export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
   { path: 'listen', flag: '--listen', default: '127.0.0.1:8080', description: 'Address of the proxy.' },
   { path: 'admin', flag: '--admin', default: '127.0.0.1:9090', description: '`/metrics` and `/healthz`.' },
   {
+    path: 'tls.cert',
+    flag: '--tls-cert',
+    default: '',
+    description: 'PEM certificate chain file: the proxy listens with HTTPS (with `tls.key`).',
+  },
+  { path: 'tls.key', flag: '--tls-key', default: '', description: 'PEM private key file of `tls.cert`.' },
+  {
     path: 'store.type',
     flag: '--cache',
     default: 'memory',
@@ -104,10 +120,44 @@ export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
     description: 'Enables `PURGE /path` with `Authorization: Bearer <token>`.',
   },
   {
+    path: 'include',
+    flag: '--include',
+    default: '',
+    description: 'Regular expressions (path+query); only matching GETs are sliced. Repeat the flag.',
+  },
+  {
+    path: 'exclude',
+    flag: '--exclude',
+    default: '',
+    description: 'Regular expressions (path+query); matching GETs are proxied unsliced. Repeat the flag.',
+  },
+  {
+    path: 'minSize',
+    flag: '--min-size',
+    default: '0',
+    description:
+      'Objects smaller than this (bytes, e.g. `1MiB`) are proxied unsliced once their size is known.',
+  },
+  {
+    path: 'forwardRequestHeaders',
+    flag: '--forward-header',
+    default: '',
+    description:
+      'Request headers sent to the origin (default `authorization`, `cookie`, `user-agent`, `accept-language`). Repeat the flag.',
+  },
+  {
+    path: 'passThroughMethods',
+    flag: '--pass-through',
+    default: 'proxy',
+    description:
+      'Methods other than GET/HEAD/PURGE: `proxy` streams them to the origin, `refuse` answers 405.',
+  },
+  {
     path: 'shutdownMs',
-    flag: '',
+    flag: '--shutdown-timeout',
     default: '10000',
-    description: 'How long SIGTERM/SIGINT let in-flight responses finish.',
+    description:
+      'Milliseconds SIGTERM/SIGINT let in-flight responses finish; closing the stores gets at most 1 s more.',
   },
   {
     path: 'sendTimeoutMs',
@@ -165,6 +215,39 @@ export function got(value: unknown): string {
 
 // ---------------------------------------------------------------------------------------------------------
 
+/** A `host:port` key: the shape, then the port's range (checked here, before anything tries to bind it). */
+function address(key: string) {
+  return z
+    .string()
+    .regex(hostPort())
+    .superRefine((value, ctx) => {
+      const m = hostPort().exec(value);
+      // Without the shape, the shape's own sentence applies.
+      if (m !== null && Number(m[2]) > 65_535)
+        ctx.addIssue({
+          code: 'custom',
+          message: `Expected \`${key}\` to be a host:port address with a port between 0 and 65535, got ${got(value)}.`,
+        });
+    });
+}
+
+/** A list of regular-expression sources, each compiled once here so a bad one is named at start-up. */
+function patterns(key: string) {
+  return z.array(z.string()).superRefine((list, ctx) => {
+    list.forEach((pattern, i) => {
+      try {
+        new RegExp(pattern);
+      } catch {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          message: `Expected \`${key}[${i}]\` to be a valid regular expression, got ${got(pattern)}.`,
+        });
+      }
+    });
+  });
+}
+
 function hostPort(): RegExp {
   // host:port with an IPv4 address, a name, or a bracketed IPv6 address; port 0 means "any free port".
   return /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
@@ -184,6 +267,17 @@ const EXPECTED: Readonly<Record<string, string>> = {
   'store.redisUrl': 'a redis:// or rediss:// URL',
   purge: 'an object with a `token`',
   'purge.token': 'a non-empty string',
+  tls: 'an object with `cert` and `key`',
+  'tls.cert': 'a certificate file path',
+  'tls.key': 'a private key file path',
+  include: 'a list of regular expressions',
+  'include.*': 'a regular expression',
+  exclude: 'a list of regular expressions',
+  'exclude.*': 'a regular expression',
+  minSize: `an integer between 0 and ${Number.MAX_SAFE_INTEGER}`,
+  forwardRequestHeaders: 'a list of header names',
+  'forwardRequestHeaders.*': 'a header name',
+  passThroughMethods: 'one of `proxy`, `refuse`',
   shutdownMs: 'an integer between 0 and 600000',
   sendTimeoutMs: `an integer between 0 and ${MAX_SEND_TIMEOUT_MS}`,
   logLevel: 'one of `fatal`, `error`, `warn`, `info`, `debug`, `trace`, `silent`',
@@ -222,7 +316,7 @@ function validate(input: unknown): SliceProxyConfig {
       }
     } else if (issue.code === 'custom') add(path, issue.message);
     else if (!ENGINE_KEYS.has(base[0] ?? '')) {
-      const expected = EXPECTED[path];
+      const expected = EXPECTED[path] ?? EXPECTED[base.map((p) => (/^\d+$/.test(p) ? '*' : p)).join('.')];
       add(
         path,
         expected === undefined
@@ -243,8 +337,8 @@ function validate(input: unknown): SliceProxyConfig {
 function valueAt(input: unknown, path: readonly string[]): unknown {
   let value = input;
   for (const key of path) {
-    if (!isRecord(value) || !Object.hasOwn(value, key)) return undefined;
-    value = value[key];
+    if ((!isRecord(value) && !Array.isArray(value)) || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<string, unknown>)[key];
   }
   return value;
 }

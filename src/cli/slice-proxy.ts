@@ -1,22 +1,41 @@
 /**
  * `slice-proxy`: a standalone caching, slicing reverse proxy (R18) — the composition root that wires a
  * store, the Prometheus hooks, a pino logger, a fetcher and the handler into two servers: the proxy on `listen`
- * and `/metrics` + `/healthz` on `admin`. SIGTERM/SIGINT drain in-flight responses, then close everything.
+ * (HTTP, or HTTPS with `tls`) and `/metrics` + `/healthz` on `admin`.
+ *
+ * Start-up refuses, with exit code 2 and one sentence on stderr, what would otherwise fail quietly later: a bad
+ * option, an unreadable TLS file, a cache directory that cannot be written. SIGTERM/SIGINT drain in-flight
+ * responses for up to `shutdownMs`, then close the stores, bounded as well; a second signal exits at once.
+ *
+ * prom-client, pino and yaml are bundled into this binary (tsup.config.ts), so a global install serves
+ * `/metrics` with nothing else installed; only `redis` stays an optional peer, loaded when asked for.
  *
  * @module
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { isSliceFetchError } from '../core/errors.js';
 import { createSliceFetcher } from '../engine/fetcher.js';
 import { createSliceHandler } from '../http/handler.js';
+import { combineHooks } from '../metrics/combine-hooks.js';
+import { type PrometheusMetrics, prometheusMetrics } from '../metrics/prometheus.js';
 import type { CacheStorage, Logger } from '../ports.js';
-import { fsStorage } from '../storage/fs.js';
+import { type FsStorage, fsStorage } from '../storage/fs.js';
 import { memoryStorage } from '../storage/memory.js';
 import { tieredStorage } from '../storage/tiered.js';
 import { loadProxyConfig, PROXY_USAGE } from './load-proxy-config.js';
+import { createLogger, RequestIds } from './logger.js';
 import { keepFreedHeap } from './malloc-tuning.js';
 import { engineOptions, type SliceProxyConfig } from './proxy-config.js';
+import { checkCacheDir } from './store-check.js';
+import { VERSION } from './version.js';
+
+/** Closing the stores after the drain gets at least this long, even when the drain used all of `shutdownMs`. */
+const CLOSE_GRACE_MS = 1000;
+/** Exit codes of a second signal: 128 + the signal number, as a shell reports a process killed by it. */
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 keepFreedHeap();
 await main(process.argv.slice(2));
@@ -24,42 +43,69 @@ await main(process.argv.slice(2));
 // ---------------------------------------------------------------------------------------------------------
 
 async function main(argv: readonly string[]): Promise<void> {
-  let config: SliceProxyConfig | 'help';
+  let config: Awaited<ReturnType<typeof loadProxyConfig>>;
   try {
     config = await loadProxyConfig(argv);
   } catch (error) {
-    process.stderr.write(`slice-proxy: ${isSliceFetchError(error) ? error.message : String(error)}\n`);
-    process.exit(2);
+    fail(describe(error), 2);
   }
   if (config === 'help') {
     process.stdout.write(`${PROXY_USAGE}\n`);
     return;
   }
-  const log = await createLogger(config.logLevel);
+  if (config === 'version') {
+    process.stdout.write(`slice-proxy ${VERSION}\n`);
+    return;
+  }
+  // What the proxy cannot run without is checked before anything listens (exit 2: a configuration problem).
+  let tls: { cert: Buffer; key: Buffer } | undefined;
   try {
-    await serve(config, log);
+    tls = readTls(config);
+    const dir = diskCacheDir(config);
+    if (dir !== undefined) await checkCacheDir(dir);
   } catch (error) {
-    log.error({ err: error instanceof Error ? error.message : String(error) }, 'start-up failed');
-    process.exit(1);
+    fail(describe(error), 2);
+  }
+  const ids = new RequestIds();
+  const log = createLogger(config.logLevel, 'slice-proxy', ids);
+  try {
+    await serve(config, log, ids, tls);
+  } catch (error) {
+    log.error({ err: error }, 'start-up failed');
+    fail(`start-up failed: ${describe(error)}`, 1);
   }
 }
 
-async function serve(config: SliceProxyConfig, log: Logger): Promise<void> {
+async function serve(
+  config: SliceProxyConfig,
+  log: Logger,
+  ids: RequestIds,
+  tls: { cert: Buffer; key: Buffer } | undefined,
+): Promise<void> {
   const store = await createStore(config, log);
-  const metrics = await loadMetrics(store, log);
-  const fetcher = createSliceFetcher({ ...engineOptions(config), cache: store, hooks: metrics, logger: log });
-  metrics?.observe(fetcher);
+  const metrics = prometheusMetrics({ cache: store });
+  const fetcher = createSliceFetcher({
+    ...engineOptions(config),
+    cache: store,
+    hooks: combineHooks(metrics, ids.hooks),
+    logger: log,
+  });
+  metrics.observe(fetcher);
   const handler = createSliceHandler({
     upstream: config.upstream,
     fetcher,
     purge: config.purge,
     sendTimeoutMs: config.sendTimeoutMs,
-    onError: (error, req) =>
-      log.warn({ reqId: req.headers['x-request-id'], err: error.message }, 'request failed'),
+    include: config.include,
+    exclude: config.exclude,
+    minSize: config.minSize,
+    forwardRequestHeaders: config.forwardRequestHeaders,
+    passThroughMethods: config.passThroughMethods,
+    onError: (error, req) => log.warn({ reqId: req.headers['x-request-id'], err: error }, 'request failed'),
   });
 
   let draining = false;
-  const proxy = createServer({ highWaterMark: 1024 * 1024 }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const reqId = requestId(req);
     const started = performance.now();
     res.setHeader('x-request-id', reqId);
@@ -79,24 +125,27 @@ async function serve(config: SliceProxyConfig, log: Logger): Promise<void> {
       );
       if (draining) proxy.closeIdleConnections();
     });
-    handler(req, res);
-  });
+    // The engine's lines for this request get the same `reqId` (logger.ts).
+    ids.run(reqId, () => handler(req, res));
+  };
+  const proxy: Server =
+    tls === undefined
+      ? createServer({ highWaterMark: 1024 * 1024 }, onRequest)
+      : createHttpsServer({ highWaterMark: 1024 * 1024, ...tls }, onRequest);
   const admin = createServer((req, res) => {
     void adminRoute(req, res, metrics, () => draining);
   });
 
-  const listen = await bind(proxy, config.listen);
-  const adminAt = await bind(admin, config.admin);
-  log.info({ listen: listen, admin: adminAt, upstream: config.upstream }, 'listening');
-
-  let signals = 0;
   const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
-    if (++signals > 1) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
     draining = true;
     log.info({ signal, deadlineMs: config.shutdownMs }, 'shutting down: draining in-flight responses');
+    const started = performance.now();
+    // Whatever hangs — a store, a file system, a socket — the process is gone by then (exit 1).
+    const hardMs = config.shutdownMs + CLOSE_GRACE_MS;
+    setTimeout(() => {
+      log.error({ deadlineMs: hardMs }, 'shutdown deadline reached with the stores still closing: exiting');
+      process.exit(1);
+    }, hardMs);
     const deadline = setTimeout(() => {
       log.warn({ deadlineMs: config.shutdownMs }, 'shutdown deadline reached: closing open connections');
       proxy.closeAllConnections();
@@ -107,30 +156,56 @@ async function serve(config: SliceProxyConfig, log: Logger): Promise<void> {
     admin.closeAllConnections();
     await closed;
     clearTimeout(deadline);
-    await handler.close();
-    await fetcher.close();
-    await store.close();
+    log.info({ elapsedMs: Math.round(performance.now() - started) }, 'closing the stores');
+    let failed = false;
+    for (const [what, closer] of [
+      ['handler', () => handler.close()],
+      ['fetcher', () => fetcher.close()],
+      ['store', () => store.close()],
+    ] as const) {
+      try {
+        await closer();
+      } catch (error) {
+        failed = true;
+        log.error({ err: error, what }, 'close failed');
+      }
+    }
     log.info({}, 'stopped');
-    process.exit(0);
+    process.exit(failed ? 1 : 0);
   };
-  process.once('SIGTERM', (s) => void shutdown(s));
-  process.once('SIGINT', (s) => void shutdown(s));
-  // `once` above would leave the default handler (kill) for a second signal; count it in `shutdown` instead.
-  process.on('SIGTERM', () => {});
-  process.on('SIGINT', () => {});
+  // Registered before listening: a signal that arrives before the handlers would kill the process outright.
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // The operator asked twice: stop waiting for in-flight responses and stores.
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(SIGNAL_EXIT[signal] ?? 1);
+    }
+    stopping = true;
+    void shutdown(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const listen = await bind(proxy, config.listen);
+  const adminAt = await bind(admin, config.admin);
+  log.info(
+    { listen, admin: adminAt, upstream: config.upstream, tls: tls !== undefined, version: VERSION },
+    'listening',
+  );
 }
 
 async function adminRoute(
   req: IncomingMessage,
   res: ServerResponse,
-  metrics: Awaited<ReturnType<typeof loadMetrics>>,
+  metrics: PrometheusMetrics,
   draining: () => boolean,
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/healthz') {
     // 503 while draining so a load balancer stops routing here before the listener closes.
     text(res, draining() ? 503 : 200, draining() ? 'draining' : 'ok');
-  } else if (path === '/metrics' && metrics !== undefined) {
+  } else if (path === '/metrics') {
     try {
       const body = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType });
@@ -141,10 +216,44 @@ async function adminRoute(
   } else text(res, 404, 'not found');
 }
 
+/** The directory of the disk tier, when the configuration has one. */
+function diskCacheDir(config: SliceProxyConfig): string | undefined {
+  const { type, dir, redisUrl } = config.store;
+  return type === 'fs' || (type === 'tiered' && redisUrl === undefined) ? dir : undefined;
+}
+
+/** The TLS certificate and key, read now so a missing file stops the start-up with its reason. */
+function readTls(config: SliceProxyConfig): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tls === undefined) return undefined;
+  const read = (what: 'cert' | 'key'): Buffer => {
+    const file = config.tls?.[what] as string;
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new Error(`Cannot read \`tls.${what}\` \`${file}\`: ${describe(error)}.`, { cause: error });
+    }
+  };
+  const pair = { cert: read('cert'), key: read('key') };
+  try {
+    // Parsing them here turns a bad PEM or a key that does not match into a start-up error, not a failed bind.
+    createHttpsServer(pair).close();
+  } catch (error) {
+    throw new Error(`Cannot use \`tls.cert\` and \`tls.key\`: ${describe(error)}.`, { cause: error });
+  }
+  return pair;
+}
+
 async function createStore(config: SliceProxyConfig, log: Logger): Promise<CacheStorage> {
   const { type, dir, maxBytes, redisUrl } = config.store;
   const memory = (): CacheStorage => memoryStorage({ maxBytes });
-  const disk = (): CacheStorage => fsStorage({ dir: dir as string, maxBytes, logger: log });
+  const disk = (): CacheStorage => {
+    const store: FsStorage = fsStorage({ dir: dir as string, maxBytes, logger: log });
+    store.ready.then(
+      () => log.info({ dir }, 'disk cache index ready'),
+      (error: unknown) => log.error({ dir, err: error }, 'disk cache unusable: serving from the origin'),
+    );
+    return store;
+  };
   const redis = async (): Promise<CacheStorage> => {
     // Loaded only when asked for: `redis` is an optional peer.
     const { redisStorage } = await import('../storage/redis.js');
@@ -159,41 +268,6 @@ async function createStore(config: SliceProxyConfig, log: Logger): Promise<Cache
       return redis();
     case 'tiered':
       return tieredStorage([memory(), redisUrl === undefined ? disk() : await redis()]);
-  }
-}
-
-/** pino when installed (an optional peer), else one JSON line per entry on stdout in pino's shape. */
-async function createLogger(level: SliceProxyConfig['logLevel']): Promise<Logger> {
-  try {
-    const { pino } = await import('pino');
-    const logger: Logger = pino({ level, base: { name: 'slice-proxy' } });
-    return logger;
-  } catch {
-    const order = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-    const min = order.indexOf(level);
-    const at =
-      (name: string, value: number) =>
-      (object: Record<string, unknown>, msg?: string): void => {
-        if (order.indexOf(name) < min) return;
-        process.stdout.write(
-          `${JSON.stringify({ level: value, time: Date.now(), name: 'slice-proxy', ...object, msg })}\n`,
-        );
-      };
-    return { debug: at('debug', 20), info: at('info', 30), warn: at('warn', 40), error: at('error', 50) };
-  }
-}
-
-/** The Prometheus hooks when prom-client (an optional peer) is installed; `/metrics` answers 404 otherwise. */
-async function loadMetrics(store: CacheStorage, log: Logger) {
-  try {
-    const { prometheusMetrics } = await import('../metrics/prometheus.js');
-    return prometheusMetrics({ cache: store });
-  } catch (error) {
-    log.warn(
-      { err: error instanceof Error ? error.message : String(error) },
-      'prom-client missing: no /metrics',
-    );
-    return undefined;
   }
 }
 
@@ -232,4 +306,15 @@ function text(res: ServerResponse, status: number, body: string): void {
     'content-length': Buffer.byteLength(body) + 1,
   });
   res.end(`${body}\n`);
+}
+
+function describe(error: unknown): string {
+  if (isSliceFetchError(error)) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** An error that stops the process: one plain sentence on stderr (logs stay on stdout), then the exit code. */
+function fail(message: string, code: number): never {
+  process.stderr.write(`slice-proxy: ${message}\n`);
+  process.exit(code);
 }

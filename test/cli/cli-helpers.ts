@@ -21,6 +21,15 @@ export interface Cli {
 
 const running = new Set<ChildProcess>();
 
+/** How to start a CLI besides its arguments. */
+export interface RunOptions {
+  /** Node options before the script, e.g. `['--import', fixture]` to preload a test fault. */
+  readonly nodeArgs?: readonly string[];
+  /** The script to run instead of `src/cli/<name>.ts`, e.g. a built `dist/cli/<name>.js`. */
+  readonly script?: string;
+  readonly cwd?: string;
+}
+
 /**
  * Starts `src/cli/<name>.ts` with `args`.
  *
@@ -28,15 +37,15 @@ const running = new Set<ChildProcess>();
  * const proxy = runCli('slice-proxy', ['--upstream', origin.url('/')]);
  * await proxy.waitForLog('listening');
  */
-export function runCli(name: string, args: readonly string[]): Cli {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', join(root, 'src', 'cli', `${name}.ts`), ...args],
-    {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+export function runCli(name: string, args: readonly string[], options: RunOptions = {}): Cli {
+  const command =
+    options.script === undefined
+      ? ['--import', 'tsx', ...(options.nodeArgs ?? []), join(root, 'src', 'cli', `${name}.ts`)]
+      : [...(options.nodeArgs ?? []), options.script];
+  const child = spawn(process.execPath, [...command, ...args], {
+    cwd: options.cwd ?? root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   let out = '';
   let err = '';
@@ -85,10 +94,25 @@ export function runCli(name: string, args: readonly string[]): Cli {
 export async function runToEnd(
   name: string,
   args: readonly string[],
+  options: RunOptions = {},
 ): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const cli = runCli(name, args);
+  const cli = runCli(name, args, options);
   const code = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+}
+
+/**
+ * Every stdout JSON line logged so far whose `msg` is `msg`.
+ *
+ * @example
+ * const done = logLines(proxy, 'request done');
+ */
+export function logLines(cli: Cli, msg: string): Record<string, unknown>[] {
+  return cli
+    .stdout()
+    .split('\n')
+    .map(parseLine)
+    .filter((entry): entry is Record<string, unknown> => entry?.msg === msg);
 }
 
 /**

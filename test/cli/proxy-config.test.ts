@@ -25,7 +25,7 @@ function yamlFile(text: string): string {
 
 async function load(argv: readonly string[]): Promise<SliceProxyConfig> {
   const config = await loadProxyConfig(argv);
-  if (config === 'help') throw new Error('unexpected help');
+  if (config === 'help' || config === 'version') throw new Error(`unexpected ${config}`);
   return config;
 }
 
