@@ -31,11 +31,42 @@ import(pathToFileURL(path.join(dist, 'index.js')).href)
     assert.equal(esm.isSliceFetchError(error), true);
     assert.equal(error instanceof esm.SliceFetchError, false);
     console.log(`smoke: ${names(esm).length} named exports match in ESM and CJS`);
+    return import(pathToFileURL(path.join(dist, 'redis.js')).href).then((redisEsm) => {
+      // Within one module system every subpath shares one SliceFetchError: an error thrown by `slice-fetch/redis`
+      // is `instanceof` the class from `slice-fetch` (one chunk holds it, not a copy per entry point).
+      const redisCjs = require(path.join(dist, 'redis.cjs'));
+      for (const [system, root, redis] of [
+        ['ESM', esm, redisEsm],
+        ['CJS', cjs, redisCjs],
+      ]) {
+        const thrown = catchError(() => redis.redisStorage({ url: 'http://x' }));
+        assert.equal(
+          thrown?.code,
+          'ERR_SLICE_CONFIG',
+          `${system}: redisStorage({ url: 'http://x' }) did not throw`,
+        );
+        assert.equal(
+          thrown instanceof root.SliceFetchError,
+          true,
+          `${system}: instanceof fails across subpaths`,
+        );
+      }
+      console.log('smoke: errors from slice-fetch/redis are instanceof SliceFetchError from slice-fetch');
+    });
   })
   .catch((error) => {
     console.error(error);
     process.exit(1);
   });
+
+function catchError(run) {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
 
 // The root entry must never load optional peers (redis, vitest): importing it must work without them.
 const loaded = Object.keys(require.cache).filter((p) =>
