@@ -5,6 +5,8 @@
  *    vs one undici GET vs `aria2c -x8 -s8 -k1M`.
  * 2. 1 GiB from nginx unthrottled: slice-fetch cold and warm vs one undici GET.
  * 3. Peak RSS of the cold 1 GiB stream with a 64 MiB memory store.
+ * 6. The cold 1 GiB through `fetcher.fetch()`, read through the Response body, vs one undici GET: case 2's own
+ *    variants, runnable alone (`--only 6`) and shown in a table of their own.
  * Slice-fetch runs both as the first fetch of a fresh process and in a "warm process" (after an untimed fetch of
  * another object), because a fresh Node process pays a first-fetch cost that a long-lived server does not.
  *
@@ -48,6 +50,8 @@ export interface Measure {
   readonly rssKiB: number;
   readonly cpuMs: number;
   readonly arrayBuffersKiB: number;
+  /** The client's `process.resourceUsage().maxRSS` (which counts the runner's RSS at fork), for the log only. */
+  readonly rusageRssKiB?: number;
 }
 
 /** A measured client configuration. */
@@ -103,6 +107,9 @@ export const VARIANTS: readonly Variant[] = [
 ];
 
 const CASE1_SLICES = ['c1.response', 'c1.response.steady', 'c1.open', 'c1.open.steady'] as const;
+
+/** Case 6's variants (a subset of case 2's): what `--only 6` runs when cases 1–3 are not selected. */
+export const CASE6_IDS: readonly string[] = ['c2.undici', 'c2.cold.response', 'c2.cold.response.steady'];
 const CASE1_IDS = [...CASE1_SLICES, 'c1.aria2c', 'c1.undici'] as const;
 
 /** Medians by variant id. */
@@ -257,6 +264,67 @@ export function verdicts(results: Results): Verdict[] {
   return out;
 }
 
+/**
+ * The case-6 table: cold 1 GiB through `fetcher.fetch()` read through the Response body against one undici GET.
+ *
+ * @example
+ * ```ts
+ * console.log(fetchBodyTable(results));
+ * ```
+ */
+export function fetchBodyTable(results: Results): string {
+  const t = (id: string): number => median(results.get(id)?.ms ?? []);
+  const best = (id: string): number => Math.min(...(results.get(id)?.ms ?? [Number.NaN]));
+  const rows = CASE6_IDS.map((id) => {
+    const s = results.get(id);
+    const cpu = median(s?.cpuMs ?? []);
+    return [
+      id === 'c2.undici' ? 'one undici `request()` GET, body read with `for await`' : label(id),
+      timeCell(s?.ms ?? []),
+      mbps(LARGE_BYTES, t(id)),
+      ratio(t('c2.undici') / t(id)),
+      ratio(best('c2.undici') / best(id)),
+      Number.isFinite(cpu) ? `${(cpu / 1000).toFixed(2)} s` : 'n/a',
+      rssCell(median(s?.rssKiB ?? [])),
+    ];
+  });
+  return [
+    '### Case 6 — cold 1 GiB through `fetcher.fetch()`, read through the Response body, vs one undici GET',
+    '',
+    'nginx unthrottled (sendfile), 1 MiB slices, concurrency 8, `memoryStorage({ maxBytes: 64 MiB })`; the body read',
+    "with `response.body.getReader()` until done, bytes counted and dropped (case 2's `fetch()` rows). The GET is",
+    'undici\'s `request()` with default options. Each in its own process; first fetch, or "warm process" (after an',
+    'untimed fetch of another 64 MiB object).',
+    '',
+    table(
+      [
+        'client',
+        'time: median (min–max)',
+        'throughput',
+        'throughput ÷ undici GET',
+        'best ÷ best',
+        'CPU (user+sys)',
+        'peak RSS',
+      ],
+      rows,
+    ),
+  ].join('\n');
+}
+
+/**
+ * Case 6's verdicts (the case-2 targets of the `fetch()` rows), for runs without cases 1–3.
+ *
+ * @example
+ * ```ts
+ * fetchBodyVerdicts(results);
+ * ```
+ */
+export function fetchBodyVerdicts(results: Results): Verdict[] {
+  return verdicts(results)
+    .filter((v) => v.target.startsWith('2. `fetch()`:') || v.target.startsWith('2. `fetch()`, warm process:'))
+    .filter((v) => v.target.includes('cold'));
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 function signedRss(kib: number): string {
@@ -286,7 +354,13 @@ function undici(id: string, text: string, path: 'slow' | 'fast', size: 'small' |
       const pass = r.passes[0];
       if (pass === undefined) throw new Error(`${id}: no pass reported`);
       expectBody(id, pass.bytes, pass.status, size);
-      return { ms: pass.ms, rssKiB: r.maxRssKiB, cpuMs: pass.cpuMs, arrayBuffersKiB: r.peakArrayBuffersKiB };
+      return {
+        ms: pass.ms,
+        rssKiB: r.maxRssKiB,
+        cpuMs: pass.cpuMs,
+        arrayBuffersKiB: r.peakArrayBuffersKiB,
+        rusageRssKiB: r.rusageMaxRssKiB,
+      };
     },
   };
 }
@@ -328,7 +402,13 @@ function slice(id: string, text: string, options: SliceVariantOptions): Variant 
       for (const pass of r.passes) expectBody(id, pass.bytes, pass.status, size);
       const last = r.passes[r.passes.length - 1];
       if (last === undefined) throw new Error(`${id}: no pass reported`);
-      return { ms: last.ms, rssKiB: r.maxRssKiB, cpuMs: last.cpuMs, arrayBuffersKiB: r.peakArrayBuffersKiB };
+      return {
+        ms: last.ms,
+        rssKiB: r.maxRssKiB,
+        cpuMs: last.cpuMs,
+        arrayBuffersKiB: r.peakArrayBuffersKiB,
+        rusageRssKiB: r.rusageMaxRssKiB,
+      };
     },
   };
 }

@@ -34,6 +34,8 @@ export interface NginxOptions {
 export interface Nginx {
   /** `http://127.0.0.1:<port>` */
   readonly base: string;
+  /** The master's pid (its worker is its child). */
+  readonly pid: number;
   /** Stops nginx (SIGQUIT, then SIGKILL) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   }
   return {
     base: `http://127.0.0.1:${port}`,
+    pid: child.pid as number,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGQUIT');

@@ -19,11 +19,15 @@ export interface Clients {
   readonly store: string;
   /** `slice-proxy` (src/cli/slice-proxy.ts) bundled the same way, for case 4's proxy-against-proxy table. */
   readonly proxy: string;
+  /** Case 5's servers (bench/servers/): `createSliceHandler()` in `node:http`, and bare `node:http`. */
+  readonly handlerServer: string;
+  readonly bareServer: string;
 }
 
 /**
  * Bundles `bench/clients/{slice,undici,store}.ts` (with the library and its dependencies) into `outDir`, with
- * source maps so CPU profiles can be mapped back to `src/`.
+ * source maps so CPU profiles can be mapped back to `src/`, and `slice-proxy` and case 5's servers
+ * (`bench/servers/`) likewise.
  *
  * @example
  * ```ts
@@ -62,11 +66,27 @@ export async function buildClients(outDir: string): Promise<Clients> {
       js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     },
   });
+  // Case 5's servers, a directory of their own for the same reason.
+  await build({
+    entryPoints: ['handler-server', 'bare-server'].map((name) => join(here, 'servers', `${name}.ts`)),
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'error',
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
+  });
   return {
     slice: join(outDir, 'slice.mjs'),
     undici: join(outDir, 'undici.mjs'),
     store: join(outDir, 'store.mjs'),
     proxy: join(outDir, 'slice-proxy.mjs'),
+    handlerServer: join(outDir, 'handler-server.mjs'),
+    bareServer: join(outDir, 'bare-server.mjs'),
   };
 }
 

@@ -5,17 +5,22 @@
  * medians of `--runs` rounds — and the verdict per target. `--profile` also CPU-profiles the cold and warm
  * 1 GiB transfers and prints their top self-time functions. Case 4 (persistent stores) also starts a second
  * nginx (slice module + proxy_cache) and a `redis-server`; `--only 4` runs it alone, `--only 1,2,3` skips it
- * (cases 1–3 share their rounds, so any of them runs all three).
+ * (cases 1–3 share their rounds, so any of them runs all three). Case 5 (warm 4 KiB ranges: `createSliceHandler()`
+ * vs nginx slice + proxy_cache vs bare `node:http`, under wrk) uses that second nginx too; case 6 (cold 1 GiB via
+ * `fetcher.fetch()` vs one undici GET) is case 2's `fetch()` rows, which `--only 6` runs without the rest.
+ *
+ * Every run also merges the ratios it measured into `bench/results/ratios.json` and redraws
+ * `bench/results/ratios.svg` (bench/chart.ts; `--chart-dir` elsewhere, `--no-chart` not at all).
  *
  * `--glibc-tuned` runs every Node client (ours and the undici baseline alike, not aria2c or nginx) with the glibc
  * allocator settings README lists for a long-running proxy; the report says so.
  *
- * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4] [--glibc-tuned] [--profile] [--json out.json] [--keep]`
+ * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4,5,6] [--range-seconds 10] [--glibc-tuned] [--profile]
+ *   [--json out.json] [--chart-dir bench/results] [--no-chart] [--keep]`
  *
  * @module
  */
 
-import { execFileSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import {
   closeSync,
@@ -23,7 +28,6 @@ import {
   mkdtempSync,
   openSync,
   readdirSync,
-  readFileSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -34,7 +38,10 @@ import { parseArgs } from 'node:util';
 import { startRedisServer } from '../test/support/redis-server.js';
 import {
   type BenchEnv,
+  CASE6_IDS,
   COLD_CACHE_BYTES,
+  fetchBodyTable,
+  fetchBodyVerdicts,
   LARGE_BYTES,
   resultTables,
   SLICE_SETTINGS,
@@ -43,11 +50,23 @@ import {
   verdicts,
   WARM_CACHE_BYTES,
 } from './cases.js';
+import { type ChartEntry, updateChart } from './chart.js';
 import type { SliceClientSpec } from './clients/slice.js';
-import { nginxVersion, startNginx } from './nginx.js';
+import { machine, shortCommit, wrkVersion } from './machine.js';
+import { startNginx } from './nginx.js';
 import { buildClients, runClient, TUNED_MALLOC_ENV, useClientEnv } from './processes.js';
 import { summarizeProfile } from './profile.js';
-import { type Samples, samples, table, type Verdict, verdictTable } from './report.js';
+import { median, type Samples, samples, table, type Verdict, verdictTable } from './report.js';
+import {
+  type RangeEnv,
+  type RangeSamples,
+  type RangeServers,
+  rangeRatio,
+  rangeRound,
+  rangeTable,
+  rangeVerdicts,
+  startRangeServers,
+} from './small-ranges.js';
 import {
   CASE4_IDS,
   CASE4_PROXY_IDS,
@@ -65,15 +84,23 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     json: { type: 'string' },
     keep: { type: 'boolean', default: false },
-    only: { type: 'string', default: '1,2,3,4' },
+    only: { type: 'string', default: '1,2,3,4,5,6' },
+    'range-seconds': { type: 'string', default: '10' },
     'glibc-tuned': { type: 'boolean', default: false },
+    'chart-dir': { type: 'string' },
+    'no-chart': { type: 'boolean', default: false },
   },
 });
 const only = new Set(args.only.split(',').map((c) => c.trim()));
-if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4'].includes(c)))
-  throw new Error(`Expected \`--only\` to list cases 1–4 (e.g. \`4\` or \`1,2,3\`), got \`${args.only}\`.`);
+if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4', '5', '6'].includes(c)))
+  throw new Error(`Expected \`--only\` to list cases 1–6 (e.g. \`4\` or \`5,6\`), got \`${args.only}\`.`);
 const withCases123 = only.has('1') || only.has('2') || only.has('3');
 const withCase4 = only.has('4');
+const withCase5 = only.has('5');
+const withCase6 = only.has('6');
+const rangeSeconds = Number(args['range-seconds']);
+if (!Number.isInteger(rangeSeconds) || rangeSeconds < 1)
+  throw new Error(`Expected \`--range-seconds\` to be a positive integer, got \`${args['range-seconds']}\`.`);
 const runs = Number(args.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`Expected \`--runs\` to be a positive integer, got \`${args.runs}\`.`);
@@ -103,17 +130,21 @@ try {
   log('bench: every client delivered the right bytes (SHA-256 of 64 MiB checked)');
 
   let storeEnv: StoreEnv | undefined;
-  if (withCase4) {
-    const cacheNginx = await startNginx({
-      dir: join(dir, 'nginx-cache'),
-      root: www,
-      slowRate: '20m',
-      sliceCache: {
-        upstream: nginx.base.replace('http://', ''),
-        cacheDir: join(dir, 'stores', 'nginx-cache'),
-      },
-    });
-    stops.push(cacheNginx.stop);
+  // nginx slice + proxy_cache in front of the origin: case 4's peer and case 5's.
+  const cacheNginx =
+    withCase4 || withCase5
+      ? await startNginx({
+          dir: join(dir, 'nginx-cache'),
+          root: www,
+          slowRate: '20m',
+          sliceCache: {
+            upstream: nginx.base.replace('http://', ''),
+            cacheDir: join(dir, 'stores', 'nginx-cache'),
+          },
+        })
+      : undefined;
+  if (cacheNginx !== undefined) stops.push(cacheNginx.stop);
+  if (withCase4 && cacheNginx !== undefined) {
     // Persistence off, and room for the 1 GiB object.
     const redis = await startRedisServer({ args: ['--maxmemory', '3gb'] });
     stops.push(redis.dispose);
@@ -132,13 +163,37 @@ try {
     );
   }
 
-  const variants = withCases123 ? VARIANTS : [];
+  let rangeServers: RangeServers | undefined;
+  if (withCase5 && cacheNginx !== undefined) {
+    const rangeEnv: RangeEnv = {
+      clients,
+      origin: nginx.base,
+      cache: cacheNginx.base,
+      cachePid: cacheNginx.pid,
+      smallFile: env.smallFile,
+      smallPath: join(www, env.smallFile),
+      smallSha,
+      seconds: rangeSeconds,
+      connections: 64,
+      threads: 2,
+    };
+    rangeServers = await startRangeServers(rangeEnv);
+    stops.push(rangeServers.stop);
+    log('bench: case 5 servers verified (random 4 KiB ranges byte for byte) and both caches warm');
+  }
+  const rangeResults = new Map<string, RangeSamples>();
+
+  const variants = withCases123
+    ? VARIANTS
+    : withCase6
+      ? VARIANTS.filter((v) => CASE6_IDS.includes(v.id))
+      : [];
   const results = new Map<string, Samples>(
     [...variants.map((v) => v.id), ...CASE4_IDS, ...CASE4_PROXY_IDS].map((id) => [id, samples()]),
   );
   const record = (
     id: string,
-    m: { ms: number; rssKiB: number; cpuMs: number; arrayBuffersKiB: number },
+    m: { ms: number; rssKiB: number; cpuMs: number; arrayBuffersKiB: number; rusageRssKiB?: number },
     round: number,
   ): void => {
     const s = results.get(id) as Samples;
@@ -147,24 +202,29 @@ try {
     s.cpuMs.push(m.cpuMs);
     s.arrayBuffersKiB.push(m.arrayBuffersKiB);
     log(
-      `bench: round ${round}/${runs} ${id}: ${Math.round(m.ms)} ms, ${Math.round(m.rssKiB / 1024)} MiB RSS`,
+      `bench: round ${round}/${runs} ${id}: ${Math.round(m.ms)} ms, ${Math.round(m.rssKiB / 1024)} MiB RSS` +
+        (m.rusageRssKiB === undefined ? '' : ` (maxRSS ${Math.round(m.rusageRssKiB / 1024)} MiB)`),
     );
   };
+  // What each client process starts from: the kernel counts it in `maxRSS`, not in the `VmHWM` they report.
+  log(`bench: runner RSS ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
   for (let round = 1; round <= runs; round++) {
     if (storeEnv !== undefined) for (const [id, m] of await storeRound(storeEnv, round)) record(id, m, round);
+    if (rangeServers !== undefined) await rangeRound(rangeServers, round, rangeResults);
     for (const variant of variants) {
       record(variant.id, await variant.run(env), round);
     }
   }
 
   const list: Verdict[] = [
-    ...(withCases123 ? verdicts(results) : []),
+    ...(withCases123 ? verdicts(results) : withCase6 ? fetchBodyVerdicts(results) : []),
     ...(withCase4 ? storeVerdicts(results) : []),
+    ...(rangeServers !== undefined ? rangeVerdicts(rangeResults) : []),
   ];
   const out = [
     `## Results (median of ${runs} runs)`,
     '',
-    await machine(),
+    await machine(withCase5 ? [['wrk', await wrkVersion()]] : []),
     '',
     args['glibc-tuned']
       ? `Every Node client ran with ${Object.entries(TUNED_MALLOC_ENV)
@@ -173,6 +233,8 @@ try {
       : 'Every client ran with its allocator defaults (see `--glibc-tuned`).\n',
     ...(withCases123 ? [resultTables(results), ''] : []),
     ...(withCase4 ? [storeTable(results), '', storeProxyTable(results), ''] : []),
+    ...(rangeServers !== undefined ? [rangeTable(rangeResults, rangeServers.env), ''] : []),
+    ...(withCase6 ? [fetchBodyTable(results), ''] : []),
     '### Verdicts',
     '',
     verdictTable(list),
@@ -184,6 +246,14 @@ try {
       'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3; for case 4, run ' +
         '`bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
     );
+  if (!args['no-chart']) {
+    const chartDir = args['chart-dir'] ?? join(repoRoot, 'bench', 'results');
+    const written = updateChart(chartDir, chartEntries(results, rangeResults), {
+      commit: shortCommit(),
+      runs,
+    });
+    log(`bench: chart ${written.svg} (data ${written.json})`);
+  }
   out.push(
     '',
     `Total bench time: ${((performance.now() - started) / 1000).toFixed(0)} s. Load average (1 min) at start ` +
@@ -245,32 +315,6 @@ async function verifyClients(env: BenchEnv, sha: string): Promise<void> {
           `verification failed: got ${pass.bytes} bytes with SHA-256 ${pass.sha256}, want ${sha}`,
         );
     }
-  }
-}
-
-async function machine(): Promise<string> {
-  const model =
-    /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
-  const undiciVersion = (
-    JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'undici', 'package.json'), 'utf8')) as {
-      version: string;
-    }
-  ).version;
-  return table(
-    ['nproc', 'CPU', 'Node', 'nginx', 'undici', 'slice-fetch'],
-    [[String(cpus().length), model, process.version, await nginxVersion(), undiciVersion, revision()]],
-  );
-}
-
-/** The commit measured, flagged when `src/` has uncommitted changes (read-only git calls). */
-function revision(): string {
-  try {
-    const git = (...a: string[]): string =>
-      execFileSync('git', a, { cwd: repoRoot, encoding: 'utf8' }).trim();
-    const dirty = git('status', '--porcelain', '--', 'src') !== '';
-    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' + uncommitted src/ changes' : ''}`;
-  } catch {
-    return 'unknown';
   }
 }
 
@@ -345,4 +389,87 @@ async function profiles(env: BenchEnv): Promise<string> {
     );
   }
   return sections.join('\n');
+}
+
+/** The ratios this run measured, for the chart (each a throughput or req/s ratio: higher favours slice-fetch). */
+function chartEntries(
+  results: ReadonlyMap<string, Samples>,
+  ranges: ReadonlyMap<string, RangeSamples>,
+): ChartEntry[] {
+  const t = (id: string): number => median(results.get(id)?.ms ?? []);
+  const out: ChartEntry[] = [];
+  if (withCases123)
+    out.push(
+      {
+        id: 'c1.vs-aria2c',
+        workload: 'Case 1: 64 MiB, origin limited to 20 MiB/s per connection',
+        ours: 'slice-fetch fetch(), first fetch',
+        peer: 'aria2c -x8 -s8 -k1M',
+        ratio: t('c1.aria2c') / t('c1.response'),
+      },
+      {
+        id: 'c2.warm.vs-get',
+        workload: 'Case 2: 1 GiB warm (memory store), unthrottled nginx',
+        ours: 'slice-fetch fetch() + reader',
+        peer: 'one undici GET from the origin',
+        ratio: t('c2.undici') / t('c2.warm.response'),
+      },
+    );
+  if (withCases123 || withCase6)
+    out.push({
+      id: 'c2.cold.vs-get',
+      workload: 'Cases 2 and 6: 1 GiB cold, unthrottled nginx',
+      ours: 'fetcher.fetch(), Response body read',
+      peer: 'one undici request() GET',
+      ratio: t('c2.undici') / t('c2.cold.response'),
+    });
+  if (withCase4)
+    out.push(
+      {
+        id: 'c4.fs.warm',
+        workload: 'Case 4: 1 GiB warm from a disk store, in-process',
+        ours: 'slice-fetch fsStorage, new process',
+        peer: 'nginx slice + proxy_cache (undici GET)',
+        ratio: t('c4.nginx.warm') / t('c4.fs.warm'),
+      },
+      {
+        id: 'c4.fs.cold',
+        workload: 'Case 4: 1 GiB cold into a disk store, in-process',
+        ours: 'slice-fetch fsStorage',
+        peer: 'nginx slice + proxy_cache (undici GET)',
+        ratio: t('c4.nginx.cold') / t('c4.fs.cold'),
+      },
+      {
+        id: 'c4p.warm',
+        workload: 'Case 4: 1 GiB warm from disk, proxy vs proxy (curl)',
+        ours: 'slice-proxy --cache fs',
+        peer: 'nginx slice + proxy_cache',
+        ratio: t('c4p.nginx.warm') / t('c4p.fs.warm'),
+      },
+      {
+        id: 'c4p.cold',
+        workload: 'Case 4: 1 GiB cold into disk, proxy vs proxy (curl)',
+        ours: 'slice-proxy --cache fs',
+        peer: 'nginx slice + proxy_cache',
+        ratio: t('c4p.nginx.cold') / t('c4p.fs.cold'),
+      },
+    );
+  if (withCase5)
+    out.push(
+      {
+        id: 'c5.vs-nginx',
+        workload: 'Case 5: warm 4 KiB ranges, req/s (wrk -c64)',
+        ours: 'createSliceHandler() in node:http',
+        peer: 'nginx slice + proxy_cache',
+        ratio: rangeRatio(ranges, 'c5.nginx'),
+      },
+      {
+        id: 'c5.vs-bare',
+        workload: 'Case 5: warm 4 KiB ranges, req/s, against the floor',
+        ours: 'createSliceHandler() in node:http',
+        peer: 'bare node:http, 4 KiB from memory',
+        ratio: rangeRatio(ranges, 'c5.bare'),
+      },
+    );
+  return out;
 }

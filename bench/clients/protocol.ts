@@ -1,10 +1,12 @@
 /**
  * The contract between the benchmark runner and its client processes: a client gets one JSON argument, does
  * its transfer(s), and prints one JSON line starting with {@link RESULT_PREFIX}. Each client is its own process
- * so the peak RSS it reports (`process.resourceUsage().maxRSS`) belongs to that client alone.
+ * so the peak RSS it reports (`VmHWM`, see {@link ClientResult.maxRssKiB}) belongs to that client alone.
  *
  * @module
  */
+
+import { readFileSync } from 'node:fs';
 
 /** Marks the result line on a client's stdout (anything else printed is ignored). */
 export const RESULT_PREFIX = 'BENCH_RESULT ';
@@ -32,8 +34,15 @@ export interface PassResult {
 /** What a client process reports. */
 export interface ClientResult {
   readonly passes: readonly PassResult[];
-  /** Peak resident set size of the whole process, KiB. */
+  /**
+   * Peak resident set size of the whole process, KiB: `VmHWM` of /proc/self/status (the process's own memory
+   * since its `exec`), else `process.resourceUsage().maxRSS` — which on Linux also counts the RSS its parent had
+   * when it forked this process (the kernel carries the pre-`exec` high-water mark over), so a large runner
+   * would inflate every client's figure.
+   */
   readonly maxRssKiB: number;
+  /** `process.resourceUsage().maxRSS`, KiB, for comparison (includes the parent's RSS at fork, see above). */
+  readonly rusageMaxRssKiB: number;
   /** CPU time of the whole process (user + system), milliseconds, from start to report. */
   readonly cpuMs: number;
   /** Peak `process.memoryUsage().arrayBuffers` (bytes outside the JS heap: chunks, cache), KiB, sampled. */
@@ -65,7 +74,8 @@ export function report(result: Pick<ClientResult, 'passes'>): void {
   const usage = process.resourceUsage();
   const full: ClientResult = {
     ...result,
-    maxRssKiB: usage.maxRSS,
+    maxRssKiB: ownPeakRssKiB() ?? usage.maxRSS,
+    rusageMaxRssKiB: usage.maxRSS,
     cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000,
     peakArrayBuffersKiB: peakArrayBuffers / 1024,
     peakHeapUsedKiB: peakHeapUsed / 1024,
@@ -136,4 +146,14 @@ export function byteSink(
     },
     digest: () => hash?.digest('hex'),
   };
+}
+
+/** `VmHWM` of /proc/self/status in KiB (peak RSS of this process's own address space), or `undefined` off Linux. */
+function ownPeakRssKiB(): number | undefined {
+  try {
+    const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    return kib === undefined ? undefined : Number(kib);
+  } catch {
+    return undefined;
+  }
 }
