@@ -29,7 +29,8 @@ export function bearerChecker(token: string): (authorization: string | undefined
 }
 
 /**
- * Writes the answer to a purge: 200 `{"purged": n}`, or 404 with the same body when nothing was cached.
+ * Writes the answer to a purge: 200 `{"purged": n}`, or 404 with the same body when nothing was cached. When
+ * another layer answered the request already, it ends the connection instead of throwing (R21).
  *
  * @example
  * ```ts
@@ -37,6 +38,10 @@ export function bearerChecker(token: string): (authorization: string | undefined
  * ```
  */
 export function sendPurged(res: ServerResponse, purged: number): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   const body = JSON.stringify({ purged });
   res.writeHead(purged === 0 ? 404 : 200, {
     'content-type': 'application/json',
