@@ -9,9 +9,8 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { nginxVersion } from './nginx.js';
+import { REPO_ROOT } from './paths.js';
 import { table } from './report.js';
-
-const repoRoot = join(import.meta.dirname, '..');
 
 /**
  * The machine table in Markdown; `extra` adds columns (e.g. the wrk version).
@@ -25,7 +24,7 @@ export async function machine(extra: readonly (readonly [string, string])[] = []
   const model =
     /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
   const undiciVersion = (
-    JSON.parse(readFileSync(join(repoRoot, 'node_modules', 'undici', 'package.json'), 'utf8')) as {
+    JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', 'undici', 'package.json'), 'utf8')) as {
       version: string;
     }
   ).version;
@@ -117,5 +116,5 @@ export async function wrkVersion(binary = 'wrk'): Promise<string> {
 }
 
 function git(...args: string[]): string {
-  return execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).trim();
+  return execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
 }

@@ -7,7 +7,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -101,6 +101,26 @@ export async function nginxVersion(binary = '/usr/sbin/nginx'): Promise<string> 
     child.once('error', () => resolve('unknown'));
     child.once('close', () => resolve(out.trim().replace(/^nginx version:\s*/, '') || 'unknown'));
   });
+}
+
+/**
+ * nginx's worker: the master's only child (`worker_processes 1`), or `undefined` when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * const worker = nginxWorkerPid(nginx.pid);
+ * ```
+ */
+export function nginxWorkerPid(masterPid: number): number | undefined {
+  try {
+    const children = readFileSync(`/proc/${masterPid}/task/${masterPid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/);
+    const pid = Number(children[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -176,6 +176,24 @@ export function startNodeServer(script: string, args: readonly string[]): ChildP
   });
 }
 
+/**
+ * Stops a child (SIGTERM, then SIGKILL after `killAfterMs`) and waits for it to exit; a child already gone is
+ * left alone.
+ *
+ * @example
+ * ```ts
+ * await stopChild(server, 5000);
+ * ```
+ */
+export async function stopChild(child: ChildProcess, killAfterMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** What an aria2c run measured. */
 export interface Aria2Result {
   readonly ms: number;

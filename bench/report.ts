@@ -45,6 +45,30 @@ export function median(values: readonly number[]): number {
 }
 
 /**
+ * The median time of variant `id` in `results`, ms; `NaN` when it was not measured.
+ *
+ * @example
+ * ```ts
+ * medianMs(results, 'c2.undici') / medianMs(results, 'c2.cold.response');
+ * ```
+ */
+export function medianMs(results: ReadonlyMap<string, Samples>, id: string): number {
+  return median(results.get(id)?.ms ?? []);
+}
+
+/**
+ * The best (lowest) time of variant `id` in `results`, ms; `NaN` when it was not measured.
+ *
+ * @example
+ * ```ts
+ * bestMs(results, 'c2.undici') / bestMs(results, 'c2.cold.response');
+ * ```
+ */
+export function bestMs(results: ReadonlyMap<string, Samples>, id: string): number {
+  return Math.min(...(results.get(id)?.ms ?? [Number.NaN]));
+}
+
+/**
  * A Markdown table.
  *
  * @example
@@ -97,6 +121,18 @@ export function timeCell(ms: readonly number[]): string {
 export function mbps(bytes: number, ms: number): string {
   const value = bytes / 1e6 / (ms / 1000);
   return `${value >= 100 ? Math.round(value) : value.toFixed(1)} MB/s`;
+}
+
+/**
+ * CPU time in seconds from milliseconds: `1.23 s`, or `n/a`.
+ *
+ * @example
+ * ```ts
+ * cpuCell(1234); // "1.23 s"
+ * ```
+ */
+export function cpuCell(ms: number): string {
+  return Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : 'n/a';
 }
 
 /**

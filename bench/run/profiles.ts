@@ -1,0 +1,95 @@
+/**
+ * `npm run bench -- --profile`: CPU profiles of the cold and warm 1 GiB transfers, summarised as Markdown.
+ *
+ * @module
+ */
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { COLD_CACHE_BYTES, SLICE_SETTINGS, WARM_CACHE_BYTES } from '../cases/settings.js';
+import type { BenchEnv } from '../cases/variants.js';
+import type { SliceClientSpec } from '../clients/slice.js';
+import { REPO_ROOT } from '../paths.js';
+import { runClient } from '../processes.js';
+import { summarizeProfile } from '../profile.js';
+import { table } from '../report.js';
+
+/**
+ * CPU-profiles the measured pass of the cold and warm 1 GiB transfers (profiles written under `<dir>/profiles`)
+ * and summarises each.
+ *
+ * @example
+ * ```ts
+ * console.log(await profiles(env, dir));
+ * ```
+ */
+export async function profiles(env: BenchEnv, dir: string): Promise<string> {
+  const url = `${env.base}/fast/${env.largeFile}`;
+  const warmup = `${env.base}/fast/${env.smallFile}?warmup`;
+  const runsToProfile: readonly { title: string; spec: SliceClientSpec }[] = [
+    {
+      title: 'cold, internal open, fresh process',
+      spec: { url, entry: 'open', passes: 1, cacheBytes: COLD_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+    {
+      title: 'cold, internal open, warm process',
+      spec: {
+        url,
+        entry: 'open',
+        passes: 1,
+        cacheBytes: COLD_CACHE_BYTES,
+        warmupUrl: warmup,
+        ...SLICE_SETTINGS,
+      },
+    },
+    {
+      title: 'cold, `fetch()` + reader, warm process',
+      spec: {
+        url,
+        entry: 'response',
+        passes: 1,
+        cacheBytes: COLD_CACHE_BYTES,
+        warmupUrl: warmup,
+        ...SLICE_SETTINGS,
+      },
+    },
+    {
+      title: 'warm, internal open',
+      spec: { url, entry: 'open', passes: 2, cacheBytes: WARM_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+    {
+      title: 'warm, `fetch()` + reader',
+      spec: { url, entry: 'response', passes: 2, cacheBytes: WARM_CACHE_BYTES, ...SLICE_SETTINGS },
+    },
+  ];
+  const sections: string[] = [
+    '## CPU profiles (1 GiB, main thread, measured pass only)',
+    '',
+    '"busy" excludes `(idle)`: the event loop\'s poll phase, which also holds the kernel time of socket reads.',
+    'GC helper threads and JIT compiler threads are not in these profiles; the CPU column above includes them.',
+  ];
+  let n = 0;
+  for (const { title, spec } of runsToProfile) {
+    const profileDir = join(dir, 'profiles', String(n++));
+    mkdirSync(profileDir, { recursive: true });
+    await runClient(env.clients.slice, { ...spec, profileDir });
+    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
+    const summary = summarizeProfile(join(profileDir, file), REPO_ROOT, 15);
+    const pct = (p: number): string => `${p.toFixed(1)} %`;
+    sections.push(
+      '',
+      `### ${title} — ${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
+      '',
+      table(
+        ['function', 'where', 'self ms', '% of busy'],
+        summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
+      ),
+      '',
+      table(
+        ['file / package', 'self ms', '% of busy'],
+        summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
+      ),
+    );
+  }
+  return sections.join('\n');
+}
