@@ -2,8 +2,8 @@
 /**
  * `pretest`: makes sure the system tools the end-to-end tests drive are present, so `npm test` works on a fresh
  * machine. The tests spawn `redis-server` (from `PATH`, or `$REDIS_SERVER`; test/support/redis-server.ts),
- * `curl` and `aria2c` (test/e2e/clients.e2e.test.ts) and `/usr/sbin/nginx`, built with its slice module
- * (test/e2e/nginx-conformance.e2e.test.ts).
+ * `curl` and `aria2c` (test/e2e/clients.e2e.test.ts), `/usr/sbin/nginx`, built with its slice module
+ * (test/e2e/nginx-conformance.e2e.test.ts), and `/usr/sbin/haproxy` (or `$SLICE_FETCH_HAPROXY`; test/fleet/).
  *
  * Missing tools are installed from Debian's packages when the system has `apt-get` and we are root; anywhere
  * else the script stops with one sentence naming what is missing and how to install it, and exits 1.
@@ -35,6 +35,13 @@ const TOOLS = [
   NGINX,
   { name: 'aria2c', command: 'aria2c', pkg: 'aria2', brew: 'aria2' },
   { name: 'curl', command: 'curl', pkg: 'curl', brew: 'curl' },
+  // The fleet tests put HAProxy in front of slice-proxy nodes (docs/fleet.md).
+  {
+    name: 'haproxy',
+    command: env.SLICE_FETCH_HAPROXY || '/usr/sbin/haproxy',
+    pkg: 'haproxy',
+    brew: 'haproxy',
+  },
 ];
 
 function isExecutable(path) {

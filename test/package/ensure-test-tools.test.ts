@@ -30,7 +30,12 @@ function fakeTool(name: string, body = 'process.exit(0);', path = join(bin, name
 /** Runs the script with nothing of the real environment but what is given. */
 function run(env: Record<string, string>): { status: number | null; stderr: string; stdout: string } {
   const result = spawnSync(process.execPath, [SCRIPT], {
-    env: { PATH: bin, SLICE_FETCH_NGINX: join(dir, 'no', 'nginx'), ...env },
+    env: {
+      PATH: bin,
+      SLICE_FETCH_NGINX: join(dir, 'no', 'nginx'),
+      SLICE_FETCH_HAPROXY: fakeTool('haproxy', undefined, join(dir, 'haproxy')),
+      ...env,
+    },
     encoding: 'utf8',
   });
   return { status: result.status, stderr: result.stderr, stdout: result.stdout };
@@ -53,12 +58,13 @@ describe.skipIf(process.platform === 'win32')('pretest: ensure-test-tools', () =
   });
 
   it('without apt-get, stops with one sentence naming every missing tool and how to install it', () => {
-    const result = run({ SLICE_FETCH_AS_ROOT: '1' }); // apt-get is not on the PATH
+    // apt-get is not on the PATH
+    const result = run({ SLICE_FETCH_AS_ROOT: '1', SLICE_FETCH_HAPROXY: join(dir, 'no', 'haproxy') });
     expect(result.status).toBe(1);
     expectOneSentence(result.stderr);
-    expect(result.stderr).toContain('redis-server, nginx, aria2c and curl');
-    expect(result.stderr).toContain('apt-get install redis-server nginx aria2 curl');
-    expect(result.stderr).toContain('brew install redis nginx aria2 curl');
+    expect(result.stderr).toContain('redis-server, nginx, aria2c, curl and haproxy');
+    expect(result.stderr).toContain('apt-get install redis-server nginx aria2 curl haproxy');
+    expect(result.stderr).toContain('brew install redis nginx aria2 curl haproxy');
     expect(result.stderr).toContain(join(dir, 'no', 'nginx'));
     expect(result.stdout).toBe('');
   });
