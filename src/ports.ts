@@ -72,7 +72,8 @@ export interface CacheStats {
  *
  * Implementations must: keep every stored byte intact; never return an entry past its `expiresAt`; respect
  * a byte budget; and make `purgeObject(objectKey)` remove every entry whose meta named that object, in
- * every version. Run `runCacheStorageConformance()` against a new store.
+ * every version (and, with `generation`, move the object to a new generation). Run
+ * `runCacheStorageConformance()` against a new store.
  *
  * @example
  * ```ts
@@ -121,28 +122,87 @@ export interface CacheStorage {
   set(key: string, value: CacheChunks, meta: CacheEntryMeta): Awaitable<void>;
   /** Removes one entry; resolves `true` when something was removed. */
   delete(key: string): Awaitable<boolean>;
-  /** Removes every entry of one object, in every version; resolves how many were removed. */
+  /**
+   * Removes every entry of one object, in every version; resolves how many were removed. A store with
+   * {@link CacheStorage.generation} also moves the object to a new generation first, so an entry it cannot
+   * find (evicted from an index, written by another process meanwhile) is never read again either, and tells
+   * the other processes sharing it ({@link CacheStorage.onPurge}).
+   */
   purgeObject(objectKey: string): Awaitable<number>;
+  /**
+   * The object's current purge generation (R19, P27): an opaque string the engine mixes into every key of the
+   * object (its slices and its metadata), so that keys of a purged generation are never read again — whatever
+   * eviction did to the store's own bookkeeping, and whichever process wrote them. `''` means "never purged"
+   * and leaves the keys as they were before generations existed. {@link CacheStorage.purgeObject} must move the
+   * object to a generation it never had before (a random token: a generation the store forgot and starts
+   * afresh can then never bring old keys back).
+   *
+   * The engine asks when it loads or learns an object's metadata, never per warm request: the metadata it keeps
+   * in memory carries the generation. Stores shared by several processes (disk, Redis) implement it; a store
+   * that omits it has generation `''` for every object, and its keys are those of earlier versions.
+   *
+   * @example
+   * ```ts
+   * const generation = (await store.generation?.(objectKey)) ?? '';
+   * const key = sliceKey({ objectKey, validator, sliceSize, index, generation });
+   * ```
+   */
+  generation?(objectKey: string): Awaitable<string>;
+  /**
+   * Subscribes to purges made through OTHER processes sharing this store (a Redis channel, a watched
+   * directory) and returns the unsubscribe function. The engine then forgets what it holds in
+   * memory of that object (metadata, fills, the generation) and fences its fills, as for a purge of its own;
+   * a tiered store also drops the object from its memory tiers. Delivery is best effort and may be late
+   * (about a second): when the engine next loads the object's metadata it reads the generation again anyway.
+   *
+   * @example
+   * ```ts
+   * const stop = store.onPurge?.((objectKey) => console.log('purged elsewhere:', objectKey));
+   * stop?.();
+   * ```
+   */
+  onPurge?(listener: (objectKey: string) => void): () => void;
   /** Occupancy snapshot. */
   stats(): Awaitable<CacheStats>;
   /** Releases files, sockets and timers. */
   close(): Awaitable<void>;
+  /**
+   * How long a fill claim should live unless its holder renews it, in milliseconds (R22): the engine claims
+   * for this long (at most `timeouts.coalesceMs`) and, when the store can {@link CacheStorage.renew}, renews the
+   * claim while its fill makes progress. Short, so a holder that dies delays the others by at most this long.
+   * A store that omits it gets claims of `min(timeouts.coalesceMs, 30 s)`.
+   */
+  readonly lockMs?: number;
   /**
    * Claims the right to fill `key` for `ttlMs` across every process sharing this store (R12, R16):
    * resolves `true` when this process got the claim and should fetch the slice, `false` when another process
    * holds it — the engine then polls `get` for that process's value, and fetches itself when the value does
    * not arrive within `timeouts.coalesceMs`. The claim lapses by itself after `ttlMs`, so a crashed holder
    * never blocks anyone for longer. Stores that are process-local omit it (the in-process single-flight
-   * already shares fetches there); a store that throws here is treated as granting the claim.
+   * already shares fetches there); a store that throws here is treated as granting the claim, and a store
+   * that cannot coordinate right now (full, bypassed) should resolve `true`: the fill then goes uncoordinated.
    *
    * @example
    * ```ts
-   * if (await store.lock?.(key, 30_000)) {
+   * if (await store.lock?.(key, 5_000)) {
    *   try { await store.set(key, await fetchIt(), meta); } finally { await store.unlock?.(key); }
    * }
    * ```
    */
   lock?(key: string, ttlMs: number): Awaitable<boolean>;
+  /**
+   * Extends this process's claim on `key` to `ttlMs` from now, only if it still holds it (a compare-and-extend:
+   * a claim that lapsed and was taken by another process is left alone). Resolves `true` when extended,
+   * `false` when the claim is no longer this process's. The engine calls it about every third of the lifetime
+   * while the fill receives bytes, and stops at the first `false` or failure — a fill that stalls lets its
+   * claim lapse, and another process takes over.
+   *
+   * @example
+   * ```ts
+   * const timer = setInterval(() => void store.renew?.(key, 5_000), 1_500);
+   * ```
+   */
+  renew?(key: string, ttlMs: number): Awaitable<boolean>;
   /**
    * Gives up a claim taken with {@link CacheStorage.lock} once the value is written (or the fetch failed), so
    * waiting processes read the value or claim the fill themselves at once instead of after the TTL. Releases

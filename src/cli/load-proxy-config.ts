@@ -25,8 +25,10 @@ export const PROXY_USAGE = `Usage: slice-proxy [--config file.yaml] [flags]
   --concurrency <n>         sub-requests in flight per response
   --cache <type>            memory | fs | redis | tiered (memory in front of fs or redis)
   --cache-dir <dir>         directory of the fs cache (checked at start-up)
-  --cache-size <bytes>      byte budget of each cache tier, e.g. 20GiB
+  --cache-size <bytes>      byte budget of each cache tier, e.g. 20GiB (memory and fs: 256MiB when unset;
+                            redis: none unless set, its maxmemory rules)
   --redis-url <url>         redis://host:6379
+  --redis-cluster <urls>    a few Redis Cluster nodes, comma-separated or repeated: redis://a:6379,redis://b:6379
   --purge-token <token>     enables PURGE /path with Authorization: Bearer <token>
   --include <regex>         only GETs whose path+query matches are sliced (repeatable)
   --exclude <regex>         GETs whose path+query matches are proxied unsliced (repeatable)
@@ -95,6 +97,11 @@ export async function loadProxyConfig(
     set(store, 'dir', values['cache-dir']);
     set(store, 'maxBytes', sizeFlag(values['cache-size']));
     set(store, 'redisUrl', values['redis-url']);
+    set(
+      store,
+      'redisCluster',
+      values['redis-cluster']?.flatMap((list) => list.split(',')),
+    );
     if (Object.keys(store).length > 0 || input.store !== undefined) input.store = store;
   }
   return validateProxyConfig(input);
@@ -141,6 +148,7 @@ function parseFlags(argv: readonly string[]) {
       'cache-dir': { type: 'string' },
       'cache-size': { type: 'string' },
       'redis-url': { type: 'string' },
+      'redis-cluster': { type: 'string', multiple: true },
       'purge-token': { type: 'string' },
       include: { type: 'string', multiple: true },
       exclude: { type: 'string', multiple: true },

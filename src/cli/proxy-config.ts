@@ -34,12 +34,17 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
       .strictObject({
         type: z.enum(['memory', 'fs', 'redis', 'tiered']).default('memory'),
         dir: z.string().min(1).optional(),
+        // No default here: memory and disk tiers get DEFAULT_TIER_BYTES, a Redis tier none (its maxmemory rules).
         maxBytes: z
           .int()
           .min(1024 * 1024)
           .max(Number.MAX_SAFE_INTEGER)
-          .default(256 * 1024 * 1024),
+          .optional(),
         redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+        redisCluster: z
+          .array(z.url({ protocol: /^rediss?$/ }))
+          .min(1)
+          .optional(),
       })
       .prefault({}),
     purge: z.strictObject({ token: z.string().min(1) }).optional(),
@@ -54,18 +59,27 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((value, ctx) => {
-    const { type, dir, redisUrl } = value.store ?? {};
-    if ((type === 'fs' || (type === 'tiered' && redisUrl === undefined)) && dir === undefined)
+    const { type, dir, redisUrl, redisCluster } = value.store ?? {};
+    const redis = redisUrl !== undefined || redisCluster !== undefined;
+    if ((type === 'fs' || (type === 'tiered' && !redis)) && dir === undefined)
       ctx.addIssue({
         code: 'custom',
         path: ['store', 'dir'],
         message: `Expected \`store.dir\` (--cache-dir) to be set for the \`${type}\` cache, got nothing.`,
       });
-    if (type === 'redis' && redisUrl === undefined)
+    if (type === 'redis' && !redis)
       ctx.addIssue({
         code: 'custom',
         path: ['store', 'redisUrl'],
-        message: 'Expected `store.redisUrl` (--redis-url) to be set for the `redis` cache, got nothing.',
+        message:
+          'Expected `store.redisUrl` (--redis-url) or `store.redisCluster` (--redis-cluster) to be set for the `redis` cache, got nothing.',
+      });
+    if (redisUrl !== undefined && redisCluster !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['store', 'redisCluster'],
+        message:
+          'Expected one of `store.redisUrl` (--redis-url) and `store.redisCluster` (--redis-cluster), got both.',
       });
   });
 
@@ -104,14 +118,22 @@ export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
   {
     path: 'store.maxBytes',
     flag: '--cache-size',
-    default: '268435456',
-    description: 'Byte budget of each cache tier.',
+    default: '',
+    description:
+      'Byte budget of each cache tier: 268435456 for memory and fs when unset; Redis has none unless set (its `maxmemory` rules).',
   },
   {
     path: 'store.redisUrl',
     flag: '--redis-url',
     default: '',
     description: '`redis://host:6379` for the redis cache.',
+  },
+  {
+    path: 'store.redisCluster',
+    flag: '--redis-cluster',
+    default: '',
+    description:
+      'URLs of a few Redis Cluster nodes for the redis cache (instead of `redisUrl`); the rest is discovered.',
   },
   {
     path: 'purge.token',
@@ -265,6 +287,8 @@ const EXPECTED: Readonly<Record<string, string>> = {
   'store.dir': 'a directory path',
   'store.maxBytes': `an integer between ${1024 * 1024} and ${Number.MAX_SAFE_INTEGER}`,
   'store.redisUrl': 'a redis:// or rediss:// URL',
+  'store.redisCluster': 'a non-empty list of redis:// or rediss:// URLs',
+  'store.redisCluster.*': 'a redis:// or rediss:// URL',
   purge: 'an object with a `token`',
   'purge.token': 'a non-empty string',
   tls: 'an object with `cert` and `key`',

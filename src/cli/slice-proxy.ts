@@ -34,6 +34,8 @@ import { VERSION } from './version.js';
 
 /** Closing the stores after the drain gets at least this long, even when the drain used all of `shutdownMs`. */
 const CLOSE_GRACE_MS = 1000;
+/** The byte budget of a memory or disk tier when `store.maxBytes` is not set. */
+const DEFAULT_TIER_BYTES = 256 * 1024 * 1024;
 /** Exit codes of a second signal: 128 + the signal number, as a shell reports a process killed by it. */
 const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
@@ -218,8 +220,10 @@ async function adminRoute(
 
 /** The directory of the disk tier, when the configuration has one. */
 function diskCacheDir(config: SliceProxyConfig): string | undefined {
-  const { type, dir, redisUrl } = config.store;
-  return type === 'fs' || (type === 'tiered' && redisUrl === undefined) ? dir : undefined;
+  const { type, dir, redisUrl, redisCluster } = config.store;
+  return type === 'fs' || (type === 'tiered' && redisUrl === undefined && redisCluster === undefined)
+    ? dir
+    : undefined;
 }
 
 /** The TLS certificate and key, read now so a missing file stops the start-up with its reason. */
@@ -244,7 +248,9 @@ function readTls(config: SliceProxyConfig): { cert: Buffer; key: Buffer } | unde
 }
 
 async function createStore(config: SliceProxyConfig, log: Logger): Promise<CacheStorage> {
-  const { type, dir, maxBytes, redisUrl } = config.store;
+  const { type, dir, redisUrl, redisCluster } = config.store;
+  // Memory and disk need a budget of their own; Redis has its own `maxmemory`, and gets a cap only when asked.
+  const maxBytes = config.store.maxBytes ?? DEFAULT_TIER_BYTES;
   const memory = (): CacheStorage => memoryStorage({ maxBytes });
   const disk = (): CacheStorage => {
     const store: FsStorage = fsStorage({ dir: dir as string, maxBytes, logger: log });
@@ -257,7 +263,8 @@ async function createStore(config: SliceProxyConfig, log: Logger): Promise<Cache
   const redis = async (): Promise<CacheStorage> => {
     // Loaded only when asked for: `redis` is an optional peer.
     const { redisStorage } = await import('../storage/redis.js');
-    return redisStorage({ url: redisUrl, maxBytes });
+    const where = redisCluster === undefined ? { url: redisUrl } : { cluster: { rootNodes: redisCluster } };
+    return redisStorage({ ...where, maxBytes: config.store.maxBytes, logger: log });
   };
   switch (type) {
     case 'memory':
@@ -267,7 +274,10 @@ async function createStore(config: SliceProxyConfig, log: Logger): Promise<Cache
     case 'redis':
       return redis();
     case 'tiered':
-      return tieredStorage([memory(), redisUrl === undefined ? disk() : await redis()]);
+      return tieredStorage([
+        memory(),
+        redisUrl === undefined && redisCluster === undefined ? disk() : await redis(),
+      ]);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * Cache keys (R7, P12): the normalised object key, the object's validator, and the fixed-length hashed keys
- * slices and metadata are stored under. A slice key binds the object key, the validator, the slice size and
- * the slice index, so slices of two versions never mix and changing the slice size never serves wrong bytes.
+ * slices and metadata are stored under. A slice key binds the object key, the validator, the slice size, the
+ * sharing scope, the purge generation and the slice index, so slices of two versions never mix, changing the
+ * slice size never serves wrong bytes, and a purged generation's keys are never asked for again (P27).
  *
  * Keys are SHA-256 based (node:crypto), not a faster non-cryptographic hash: a URL is chosen by whoever sends
  * the request, and a collision would serve one object's bytes as another's. Every key of one object starts
@@ -127,6 +128,13 @@ export interface VersionParts {
    * @default ''
    */
   readonly scope?: string;
+  /**
+   * The object's purge generation (`CacheStorage.generation`): keys of another generation never meet these.
+   * `''` (never purged, or a store without generations) adds nothing, so such keys are those of earlier
+   * versions of this library.
+   * @default ''
+   */
+  readonly generation?: string;
 }
 
 /**
@@ -156,13 +164,14 @@ export function sliceKey(parts: VersionParts & { readonly index: number }): stri
  * ```
  */
 export function sliceKeys(parts: VersionParts): (index: number) => string {
-  const { objectKey, validator, sliceSize, scope = '' } = parts;
+  const { objectKey, validator, sliceSize, scope = '', generation = '' } = parts;
   if (!Number.isSafeInteger(sliceSize) || sliceSize < 1) throw badKeyPart(sliceSize, 0);
   // Length prefixes make the encoding injective: no choice of '|' or ':' inside a field can shift a boundary.
-  // The shared scope adds nothing, so the keys of shared slices are those of earlier versions of this library.
+  // The shared scope and generation '' add nothing, so those keys are the ones earlier versions made.
   const scoped = scope === '' ? '' : `|scope ${scope.length}:${scope}`;
+  const generated = generation === '' ? '' : `|gen ${generation.length}:${generation}`;
   const version = sha256Hex(
-    `${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}${scoped}`,
+    `${objectKey.length}:${objectKey}|${validator.length}:${validator}|${sliceSize}${scoped}${generated}`,
   );
   const prefix = objectKeyPrefix(objectKey);
   return (index) => {
@@ -172,20 +181,23 @@ export function sliceKeys(parts: VersionParts): (index: number) => string {
 }
 
 /**
- * The key of an object's metadata entry in one sharing scope: `<prefix>.meta` for the shared scope — it can
- * never equal a slice key, which carries 32 hex digits after the dot — and `<prefix>.<32 hex>` for any other,
- * hashed from a `meta`-tagged encoding no slice key's input can produce.
+ * The key of an object's metadata entry in one sharing scope and purge generation: `<prefix>.meta` for the
+ * shared scope in generation `''` — it can never equal a slice key, which carries 32 hex digits after the
+ * dot — and `<prefix>.<32 hex>` for any other, hashed from a `meta`-tagged encoding no slice key's input can
+ * produce.
  *
  * @example
  * ```ts
  * metadataKey('http://example.com/video.mp4'); // '<32 hex>.meta'
  * metadataKey('http://example.com/video.mp4', 'cred:…'); // '<32 hex>.<32 hex>'
+ * metadataKey('http://example.com/video.mp4', '', '5f0c…'); // '<32 hex>.<32 hex>', after a purge
  * ```
  */
-export function metadataKey(objectKey: string, scope = ''): string {
+export function metadataKey(objectKey: string, scope = '', generation = ''): string {
   const prefix = objectKeyPrefix(objectKey);
-  if (scope === '') return `${prefix}.meta`;
-  const digest = sha256Hex(`meta|${objectKey.length}:${objectKey}|${scope.length}:${scope}`);
+  if (scope === '' && generation === '') return `${prefix}.meta`;
+  const generated = generation === '' ? '' : `|gen ${generation.length}:${generation}`;
+  const digest = sha256Hex(`meta|${objectKey.length}:${objectKey}|${scope.length}:${scope}${generated}`);
   return `${prefix}.${digest.slice(0, HASH_CHARS)}`;
 }
 

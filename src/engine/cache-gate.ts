@@ -101,6 +101,27 @@ export class CacheGate {
     }
   }
 
+  /** How long the store wants a fill claim to live unless renewed (`CacheStorage.lockMs`), if it says. */
+  get lockMs(): number | undefined {
+    return this.#store?.lockMs;
+  }
+
+  /**
+   * Extends a claim taken with {@link CacheGate.lock} to `ttlMs` from now: `true` extended; `false` when it is
+   * no longer ours, the store cannot renew, or it failed (fail-open: the claim then lapses by itself).
+   */
+  async renew(key: string, ttlMs: number, event: RequestEventBase): Promise<boolean> {
+    const store = this.#store;
+    if (store?.renew === undefined) return false;
+    try {
+      const result = store.renew(key, ttlMs);
+      return (isPromise(result) ? await this.#bounded(result, 'renew') : result) === true;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'lock', error });
+      return false;
+    }
+  }
+
   /** Releases a claim taken with {@link CacheGate.lock}; never rejects. */
   async unlock(key: string, event: RequestEventBase): Promise<void> {
     try {
@@ -216,6 +237,37 @@ export class CacheGate {
     }
   }
 
+  /**
+   * The object's purge generation (`CacheStorage.generation`): `''` when the store keeps none, `undefined`
+   * when it failed or took too long (fail-open: the caller then uses keys nobody reads).
+   */
+  async generation(objectKey: string, event: RequestEventBase): Promise<string | undefined> {
+    const store = this.#store;
+    if (store?.generation === undefined) return '';
+    try {
+      const result = store.generation(objectKey);
+      const generation = isPromise(result) ? await this.#bounded(result, 'generation') : result;
+      return typeof generation === 'string' ? generation : undefined;
+    } catch (error) {
+      this.#telemetry.onCacheError({ ...event, operation: 'get', error });
+      return undefined;
+    }
+  }
+
+  /**
+   * Subscribes to purges other processes made through the store (`CacheStorage.onPurge`); returns the
+   * unsubscribe function (a no-op when the store cannot tell, or failed to subscribe).
+   */
+  onPurge(listener: (objectKey: string) => void): () => void {
+    try {
+      const stop = this.#store?.onPurge?.(listener);
+      return typeof stop === 'function' ? stop : noop;
+    } catch (error) {
+      this.#telemetry.onCacheError({ requestId: 'purge', url: '', operation: 'purge', error });
+      return noop;
+    }
+  }
+
   /** Purges every entry of an object; resolves the count (0 on failure). */
   async purgeObject(objectKey: string, event: RequestEventBase): Promise<number> {
     try {
@@ -272,6 +324,8 @@ function verified(chunks: Chunks, length: number): Chunks | undefined {
   const body = length === 0 ? [] : sliceChunks(chunks, 0, length - 1);
   return checksum(body) === tail.readUInt32BE(0) ? body : undefined;
 }
+
+function noop(): void {}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';

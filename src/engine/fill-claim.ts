@@ -5,6 +5,11 @@
  * or lapses (then it claims the fill itself), `timeouts.coalesceMs` passes, or its signal aborts. Runs inside
  * the in-process single-flight's work, so one process asks once per slice however many requests want it.
  *
+ * Claims are short and renewed (R22): a claim lives `CacheStorage.lockMs` (the store's choice, 5 s for Redis),
+ * and the holder renews it (`CacheStorage.renew`) about every third of that while its fill receives bytes. A
+ * holder that dies, or whose fill stalls, stops renewing, so the others take over within one lifetime rather
+ * than after `timeouts.coalesceMs`.
+ *
  * @module
  */
 import type { Chunks } from '../core/chunks.js';
@@ -30,8 +35,13 @@ export interface ClaimOptions<T> {
   readonly readWhileHeld?: boolean;
   /** How long to wait for another process's value before fetching anyway (`timeouts.coalesceMs`). */
   readonly waitMs: number;
-  /** Aborts the wait (the fill's waiters all left). */
+  /** Aborts the wait (the fill's waiters all left), and stops renewing a claim that was taken. */
   readonly signal: AbortSignal;
+  /**
+   * Bytes the fill has received so far, counted by its fetch. When given, a claim taken is renewed while this
+   * grows (and left to lapse when it stops); without it the claim lives its lifetime and no longer.
+   */
+  readonly progress?: { readonly received: number };
 }
 
 /**
@@ -52,9 +62,9 @@ export async function claimFill<T>(
   event: RequestEventBase,
   options: ClaimOptions<T>,
 ): Promise<FillClaim<T>> {
-  const { read, waitMs, signal, readWhileHeld = true } = options;
+  const { read, waitMs, signal, readWhileHeld = true, progress } = options;
   const deadline = performance.now() + waitMs;
-  const ttlMs = Math.min(waitMs, MAX_CLAIM_MS);
+  const ttlMs = Math.min(waitMs, cache.lockMs ?? MAX_CLAIM_MS);
   let pause = FIRST_PAUSE_MS;
   for (;;) {
     const claimed = await cache.lock(key, ttlMs, event);
@@ -63,7 +73,10 @@ export async function claimFill<T>(
       // Read again even on the first claim: a holder may have written the value and released its claim
       // between our caller's miss and our claim (a release always follows the write, so one read suffices).
       const landed = await read();
-      if (landed === undefined) return 'claimed';
+      if (landed === undefined) {
+        if (progress !== undefined) keepClaim(cache, key, ttlMs, progress, event, signal);
+        return 'claimed';
+      }
       void cache.unlock(key, event);
       return landed;
     }
@@ -82,8 +95,42 @@ export async function claimFill<T>(
 
 const FIRST_PAUSE_MS = 10;
 const MAX_PAUSE_MS = 100;
-/** A claim outlives no wait: past it, a holder that died is replaced by the next claimer. */
+/** The lifetime of a claim when the store does not choose one (`CacheStorage.lockMs`). */
 const MAX_CLAIM_MS = 30_000;
+
+/**
+ * Renews a claim about every third of its lifetime while `progress` grows. Stops at the first renewal that
+ * fails or finds the claim gone (released after the fill, or lapsed and taken by another process), when
+ * `signal` aborts, or once a whole lifetime passed without progress (the claim has lapsed by itself then).
+ */
+function keepClaim(
+  cache: CacheGate,
+  key: string,
+  ttlMs: number,
+  progress: { readonly received: number },
+  event: RequestEventBase,
+  signal: AbortSignal,
+): void {
+  const everyMs = Math.max(1, Math.floor(ttlMs / 3));
+  let seen = progress.received;
+  let renewedAt = performance.now();
+  const tick = async (): Promise<void> => {
+    if (signal.aborted) return;
+    if (progress.received === seen) {
+      if (performance.now() - renewedAt < ttlMs) schedule();
+      return;
+    }
+    seen = progress.received;
+    if (!(await cache.renew(key, ttlMs, event))) return;
+    renewedAt = performance.now();
+    schedule();
+  };
+  // One timer at a time (the next is set once a renewal answered), never keeping the process alive.
+  const schedule = (): void => {
+    setTimeout(() => void tick(), everyMs).unref();
+  };
+  schedule();
+}
 
 /** Resolves after `ms`, or rejects at once on abort; the timer never outlives either. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -166,14 +166,20 @@ async function fetchAndLearn(
 ): Promise<SliceValue | undefined> {
   const { deps, cache } = engine;
   const event = { requestId: input.requestId, url: input.url };
-  const stale = known?.cacheable === true ? known : undefined;
   let ticket = engine.fence.enter(input.objectKey);
   const writes: Promise<unknown>[] = [];
   let claimed = false;
+  // P27: the generation the version is learnt in, read after the ticket so a purge meanwhile fences this fill.
+  // A stale version is revalidated only in the store's current generation (a purge notice may have been lost).
+  const generation = await engine.metadata.generation(input.objectKey, event, known?.cacheable === true);
+  const stale = known?.cacheable === true && known.generation === generation ? known : undefined;
+  const claimKey = metadataKey(input.objectKey, claimScope ?? '', generation);
+  // The reference fetch's bytes: they renew the learning claim while they arrive (R22).
+  const progress = { received: 0 };
   try {
     if (cache.coordinates && stale === undefined && claimScope !== undefined) {
       // R16: processes sharing a store learn a cold object once; the others wait for its metadata.
-      const claim = await claimFill(cache, metadataKey(input.objectKey, claimScope), event, {
+      const claim = await claimFill(cache, claimKey, event, {
         read: async () => {
           const meta = await engine.metadata.load(input.objectKey, input.base, input.forward, event);
           return meta !== undefined && meta.expiresAt > deps.now() ? meta : undefined;
@@ -181,6 +187,7 @@ async function fetchAndLearn(
         readWhileHeld: false, // the metadata lands before the reference slice: wait until both are stored
         waitMs: deps.config.timeouts.coalesceMs,
         signal: context.signal,
+        progress,
       });
       if (claim !== 'own' && claim !== 'claimed') {
         context.announce({ kind: 'meta', meta: claim, revalidated: false, fromOrigin: false });
@@ -189,7 +196,6 @@ async function fetchAndLearn(
       claimed = claim === 'claimed';
     }
     const { sliceSize } = deps.config;
-    const progress = { received: 0 };
     let meta: ObjectMetadata | undefined;
     let store = false;
     let setCookie: string | readonly string[] | undefined;
@@ -199,7 +205,7 @@ async function fetchAndLearn(
       withoutCredentials: false,
     };
     const onHead = (facts: ReferenceFacts, headers: HeaderRecord): void => {
-      meta = versionOf(engine, input, facts, headers, hop);
+      meta = versionOf(engine, input, facts, headers, hop, generation);
       ticket = adopt(engine, input, meta, stale, ticket);
       if (ticket.current) context.alias(sliceKey({ ...meta, sliceSize, index }));
       // Scan resistance, as for every slice: a response larger than the store's budget writes none.
@@ -241,7 +247,7 @@ async function fetchAndLearn(
       return { chunks: result.chunks, source: 'origin', lent: false };
     }
     context.announce(
-      headOf(engine, input, result, stale, hop, (m) => {
+      headOf(engine, input, result, stale, hop, generation, (m) => {
         ticket = adopt(engine, input, m, stale, ticket);
         writes.push(ticket.write(() => engine.metadata.persist(m, event, sliceExpiry(deps))));
       }),
@@ -252,8 +258,7 @@ async function fetchAndLearn(
     context.hold(written);
     void written.then(() => {
       ticket.leave();
-      if (claimed && claimScope !== undefined)
-        return cache.unlock(metadataKey(input.objectKey, claimScope), event);
+      if (claimed && claimScope !== undefined) return cache.unlock(claimKey, event);
     });
   }
 }
@@ -265,6 +270,7 @@ function headOf(
   result: Exclude<ReferenceResult, { kind: 'sliced' }>,
   stale: ObjectMetadata | undefined,
   hop: Hop,
+  generation: string,
   learnt: (meta: ObjectMetadata) => void,
 ): ReferenceHead {
   if (result.kind === 'unsatisfiable') {
@@ -278,7 +284,7 @@ function headOf(
       etag: headerValue(headers, 'etag'),
       lastModified: headerValue(headers, 'last-modified'),
     };
-    const meta = versionOf(engine, input, facts, headers, hop);
+    const meta = versionOf(engine, input, facts, headers, hop, generation);
     learnt(meta);
     return { kind: 'meta', meta, revalidated: false, fromOrigin: true };
   }

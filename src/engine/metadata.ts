@@ -7,8 +7,12 @@
  * read first; when it says the object varies (`Vary`), the request's own variant is read next — the usual
  * two-step lookup of an HTTP cache (RFC 9111 §4.1), so an object that does not vary costs one lookup.
  *
+ * Metadata also belongs to a purge generation (P27): the store's generation of the object is read before its
+ * metadata is (the key names it) and remembered with it, so only loading and learning ever ask the store.
+ *
  * @module
  */
+import { randomUUID } from 'node:crypto';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
@@ -49,6 +53,11 @@ export interface ObjectMetadata {
   readonly location?: string | undefined;
   /** Whether a redirect to another origin left the request's credentials behind. */
   readonly withoutCredentials?: boolean | undefined;
+  /**
+   * The object's purge generation when the version was learnt (`CacheStorage.generation`; `''` for a store
+   * without generations): part of every key of the version, so a warm request reads no generation (P27).
+   */
+  readonly generation: string;
 }
 
 /**
@@ -79,6 +88,8 @@ export function sliceExpiry(deps: { readonly config: SliceFetchConfig; readonly 
 export class MetadataCache {
   /** Keyed `<objectKey> NUL <scope>`: each credential scope's latest entry, and each variant's. */
   readonly #lru = new LRUCache<string, ObjectMetadata>({ max: 10_000 });
+  /** The purge generation each object's last load or learning read from the store. */
+  readonly #generations = new LRUCache<string, string>({ max: 10_000 });
   readonly #store: CacheGate;
   readonly #fence: ObjectFence;
 
@@ -157,21 +168,53 @@ export class MetadataCache {
       size: meta.size,
       expiresAt: Math.max(meta.expiresAt, retainUntil),
     };
-    const written = [this.#store.set(metadataKey(meta.objectKey, meta.base), [bytes], entry, event)];
-    if (meta.scope !== meta.base)
-      written.push(this.#store.set(metadataKey(meta.objectKey, meta.scope), [bytes], entry, event));
+    const { objectKey, base, scope, generation } = meta;
+    const written = [this.#store.set(metadataKey(objectKey, base, generation), [bytes], entry, event)];
+    if (scope !== base)
+      written.push(this.#store.set(metadataKey(objectKey, scope, generation), [bytes], entry, event));
     return (await Promise.all(written)).every(Boolean);
   }
 
-  /** Forgets the in-memory copies of `objectKey`, in every scope. */
+  /** Forgets the in-memory copies of `objectKey`, in every scope, and the generation they were read in. */
   forget(objectKey: string): void {
-    const prefix = lruKey(objectKey, '');
-    for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix)) this.#lru.delete(key);
+    this.#generations.delete(objectKey);
+    this.#forgetVersions(objectKey);
   }
 
   /** Forgets everything in memory. */
   clear(): void {
     this.#lru.clear();
+    this.#generations.clear();
+  }
+
+  /**
+   * The object's purge generation (`CacheStorage.generation`): the one read last, unless `fresh` asks the
+   * store again (a stale version about to be revalidated: a purge notice may have been lost). A store that
+   * fails gives a generation of this call alone, whose keys nobody has written — a miss, never old bytes.
+   */
+  async generation(objectKey: string, event: RequestEventBase, fresh = false): Promise<string> {
+    const known = fresh ? undefined : this.#generations.get(objectKey);
+    if (known !== undefined) return known;
+    const ticket = this.#fence.enter(objectKey);
+    try {
+      await this.#fence.settled(objectKey);
+      const generation = await this.#store.generation(objectKey, event);
+      if (generation === undefined) return `unknown ${randomUUID()}`;
+      // A read a purge overtook may name the purged generation: used by this call, never remembered.
+      if (!ticket.current) return generation;
+      const previous = this.#generations.get(objectKey);
+      this.#generations.set(objectKey, generation);
+      // Purged elsewhere, and the notice was lost: what is held of the object in any scope is of the old one.
+      if (previous !== undefined && previous !== generation) this.#forgetVersions(objectKey);
+      return generation;
+    } finally {
+      ticket.leave();
+    }
+  }
+
+  #forgetVersions(objectKey: string): void {
+    const prefix = lruKey(objectKey, '');
+    for (const key of [...this.#lru.keys()]) if (key.startsWith(prefix)) this.#lru.delete(key);
   }
 
   async #read(
@@ -183,8 +226,9 @@ export class MetadataCache {
     if (!this.#store.enabled) return undefined;
     const ticket = this.#fence.enter(objectKey);
     try {
-      const chunks = await this.#store.get(metadataKey(objectKey, scope), undefined, event);
-      const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base);
+      const generation = await this.generation(objectKey, event);
+      const chunks = await this.#store.get(metadataKey(objectKey, scope, generation), undefined, event);
+      const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base, generation);
       // The latest entry of a scope may be any of its variants; a variant's entry must be that variant. A read
       // a purge overtook may bring the purged version back: it is dropped.
       if (meta === undefined || (scope !== base && meta.scope !== scope) || !ticket.current) return undefined;
@@ -202,7 +246,12 @@ function lruKey(objectKey: string, scope: string): string {
   return `${objectKey}\u0000${scope}`;
 }
 
-function decode(chunks: readonly Uint8Array[], objectKey: string, base: string): ObjectMetadata | undefined {
+function decode(
+  chunks: readonly Uint8Array[],
+  objectKey: string,
+  base: string,
+  generation: string,
+): ObjectMetadata | undefined {
   let json: unknown;
   try {
     json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
@@ -212,8 +261,9 @@ function decode(chunks: readonly Uint8Array[], objectKey: string, base: string):
   // A store returning somebody else's document, an old one or garbage must not be trusted: fail to a miss. The
   // headers are checked as a response would check them, so a bad byte cannot make the answer itself throw.
   const parsed = STORED_METADATA.safeParse(json);
-  if (!parsed.success || parsed.data.objectKey !== objectKey || parsed.data.base !== base) return undefined;
-  const { etag, lastModified, ...rest } = parsed.data;
+  const data = parsed.success ? parsed.data : undefined;
+  if (data?.objectKey !== objectKey || data.base !== base || data.generation !== generation) return undefined;
+  const { etag, lastModified, ...rest } = data;
   return { ...rest, etag, lastModified };
 }
 
@@ -245,4 +295,6 @@ const STORED_METADATA = z.object({
   scope: z.string().default(''),
   location: z.url().optional(),
   withoutCredentials: z.boolean().optional(),
+  /** Entries written before purge generations existed belong to generation `''`. */
+  generation: z.string().default(''),
 });

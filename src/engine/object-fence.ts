@@ -84,6 +84,14 @@ export class ObjectFence {
     }
   }
 
+  /**
+   * Settles once the purges of `objectKey` already under way have reached the store: a read of the store's
+   * generation waits for it, so that it never learns the generation a purge is about to leave (P27).
+   */
+  settled(objectKey: string): Promise<void> {
+    return this.#objects.get(objectKey)?.purging ?? SETTLED;
+  }
+
   #state(objectKey: string): ObjectState {
     let state = this.#objects.get(objectKey);
     if (state === undefined) {

@@ -30,7 +30,10 @@ export function scopeOf(meta: Pick<ObjectMetadata, 'vary' | 'cacheable'>, input:
   return meta.cacheable || input.identity === input.base ? variant : `${variant} ${PRIVATE}${input.identity}`;
 }
 
-/** The metadata of one object version, from the reference's facts and headers (freshness per R7). */
+/**
+ * The metadata of one object version, from the reference's facts and headers (freshness per R7), in the
+ * object's purge `generation` (P27).
+ */
 export function versionOf(
   engine: Engine,
   input: OpenInput,
@@ -41,6 +44,7 @@ export function versionOf(
   },
   headers: HeaderRecord,
   hop: Hop,
+  generation: string,
 ): ObjectMetadata {
   const { size, etag, lastModified } = facts;
   const { deps } = engine;
@@ -64,6 +68,7 @@ export function versionOf(
     scope: scopeOf(partial, input),
     ...(hop.url === input.url ? {} : { location: hop.url }),
     ...(hop.withoutCredentials ? { withoutCredentials: true } : {}),
+    generation,
   };
 }
 

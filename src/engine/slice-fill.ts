@@ -119,17 +119,19 @@ async function fillSlice(
       }
       deps.telemetry.onCacheMiss(event);
     }
-    // Across processes (R16): claim the fill in a shared store, or wait for the process that holds it.
+    const progress = { received: 0 };
+    // Across processes (R16): claim the fill in a shared store — renewed while `progress` grows (R22) — or
+    // wait for the process that holds it.
     const claim =
       want.store && cache.coordinates
         ? await claimFill(cache, key, event, {
             read: () => cache.get(key, length, event),
             waitMs: deps.config.timeouts.coalesceMs,
             signal: context.signal,
+            progress,
           })
         : 'own';
     if (typeof claim !== 'string') return { chunks: claim, source: 'origin', lent: false };
-    const progress = { received: 0 };
     context.finishAlone(() => want.store && progress.received * 2 > length);
     let chunks: Chunks;
     try {

@@ -1,18 +1,20 @@
 /**
  * `createSliceHandler()`: the engine as a Node `(req, res, next?)` handler — for `http.createServer` and as
- * Express/Connect middleware. GET and HEAD are sliced through the fetcher's internal entry point (no
- * `Response`, no web streams: design.md "Web streams only at the edge"); everything else is proxied or
- * refused (R2, R14);
+ * Express/Connect middleware. GET and HEAD are sliced through the fetcher's internal entry points (no
+ * `Response`, no web streams: design.md "Web streams only at the edge"): a warm range memory holds is answered
+ * before the handler returns (design.md "Small-range fast path"), anything else is opened with an abort signal
+ * tied to the client; everything else is proxied or refused (R2, R14);
  * `PURGE` with a bearer token drops an object's slices (R15). The handler stays thin: the engine evaluates
  * ranges and preconditions; this file only maps requests and answers.
  *
  * @module
  */
-import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { optionError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
-import { CONDITIONAL_HEADERS, connectionTokens, HOP_BY_HOP, NOT_FORWARDED } from '../core/headers.js';
 import {
+  answerNowSymbol,
   createSliceFetcher,
+  type InternalOpenInit,
   type InternalSliceFetcher,
   openSymbol,
   type SliceFetcher,
@@ -21,8 +23,10 @@ import {
 } from '../engine/fetcher.js';
 import { createPassThrough } from './pass-through.js';
 import { bearerChecker, sendPurged } from './purge.js';
-import { compilePatterns, originUrl, parseUpstream, targetPath } from './request-target.js';
+import { forwardedNames, pickHeaders } from './request-headers.js';
+import { compilePatterns, originUrls, parseUpstream, targetPath } from './request-target.js';
 import { writeInHand, writePieces, writesThrough } from './write-body.js';
+import { writeHead } from './write-head.js';
 
 /** Options of {@link createSliceHandler}: the handler's own, plus any fetcher option (used when no `fetcher` is given). */
 export interface SliceHandlerOptions extends SliceFetcherOptions {
@@ -121,9 +125,12 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
     throw new SliceFetchError('ERR_SLICE_CONFIG', 'Expected `fetcher` to come from createSliceFetcher().', {
       paths: ['fetcher'],
     });
+  // A fetcher of another copy of this package may predate the answer from memory: then open() does it all.
+  const fromMemory = typeof fetcher[answerNowSymbol] === 'function';
   const pass = createPassThrough(target.origin, forward);
   const authorized = purge === undefined ? undefined : bearerChecker(purge.token);
   const small = new Set<string>();
+  const urlOf = originUrls(target);
   const allow = purge === undefined ? 'GET, HEAD' : 'GET, HEAD, PURGE';
 
   const report = (caught: unknown, req: IncomingMessage, res: ServerResponse): void => {
@@ -143,6 +150,32 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
     pass.proxy(req, res, url, controller.signal, (error) => report(error, req, res));
   };
 
+  /** Writes an answer's head and body. */
+  const respond = (req: IncomingMessage, res: ServerResponse, url: string, result: SliceResult): void => {
+    if (minSize > 0) remember(small, url, result, minSize);
+    try {
+      writeHead(res, result);
+    } catch (error) {
+      // Another layer sent the head already, or a header value cannot be sent: answer what can be
+      // answered, never throw out of this callback (an unhandled rejection ends the process).
+      if (result.pieces === undefined) result.body?.destroy();
+      report(error, req, res);
+      return;
+    }
+    if (result.pieces !== undefined) {
+      writeInHand(result.pieces, res);
+      return;
+    }
+    const body = result.body;
+    if (body === undefined) res.end();
+    else
+      writePieces(body, res, {
+        onError: (error) => report(error, req, res),
+        release: result.release,
+        sendTimeoutMs,
+      });
+  };
+
   const sliced = (req: IncomingMessage, res: ServerResponse, url: string, method: 'GET' | 'HEAD'): void => {
     const range = req.headers.range;
     // Node refuses raw CR/LF in a field itself; this guards a server that was told to be lenient. The engine
@@ -152,6 +185,22 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       return;
     }
     const headers = pickHeaders(req, forward);
+    // A client's Range travels as a header: judged by RFC 9110 (malformed → the whole object), not as an argument.
+    if (range !== undefined) headers.range = range;
+    const init: InternalOpenInit = {
+      headers,
+      lowerCaseHeaders: true,
+      method,
+      recycle: writesThrough(req, res),
+      redirect: followRedirects ? 'follow' : 'manual',
+    };
+    // From memory first (design.md "Small-range fast path"): answered here and now, so no controller, no
+    // 'close' listener and no promise — there is nothing to cancel.
+    const answered = fromMemory ? fetcher[answerNowSymbol](url, init) : undefined;
+    if (answered !== undefined) {
+      if (!res.destroyed) respond(req, res, url, answered);
+      return;
+    }
     const controller = new AbortController();
     let body: SliceResult['body'];
     res.once('close', () => {
@@ -159,41 +208,16 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       controller.abort(); // cancels a request still opening
       body?.destroy(); // cancels the slice sub-requests of one that streams
     });
-    const recycle = writesThrough(req, res);
-    // A client's Range travels as a header: judged by RFC 9110 (malformed → the whole object), not as an argument.
-    if (range !== undefined) headers.range = range;
-    const redirect = followRedirects ? 'follow' : 'manual';
-    fetcher[openSymbol](url, { headers, method, signal: controller.signal, recycle, redirect }).then(
+    init.signal = controller.signal;
+    init.triedMemory = fromMemory;
+    fetcher[openSymbol](url, init).then(
       (result) => {
         if (res.destroyed) {
           result.body?.destroy();
           return;
         }
-        const out = { ...result.headers } as OutgoingHttpHeaders;
-        for (const name of HOP_BY_HOP) delete out[name];
-        out['x-slice-cache'] = result.cacheStatus;
-        if (minSize > 0) remember(small, url, result, minSize);
-        try {
-          res.writeHead(result.status, out);
-        } catch (error) {
-          // Another layer sent the head already, or a header value cannot be sent: answer what can be
-          // answered, never throw out of this callback (an unhandled rejection ends the process).
-          result.body?.destroy();
-          report(error, req, res);
-          return;
-        }
-        if (result.pieces !== undefined) {
-          writeInHand(result.pieces, res);
-          return;
-        }
-        body = result.body;
-        if (body === undefined) res.end();
-        else
-          writePieces(body, res, {
-            onError: (error) => report(error, req, res),
-            release: result.release,
-            sendTimeoutMs,
-          });
+        if (result.pieces === undefined) body = result.body;
+        respond(req, res, url, result);
       },
       (error: unknown) => report(error, req, res),
     );
@@ -217,10 +241,12 @@ export function createSliceHandler(options: SliceHandlerOptions): SliceHandler {
       sendText(res, 400, 'Bad Request (target)');
       return;
     }
-    const url = originUrl(target, path);
+    const url = urlOf(path);
     const method = req.method;
     if (method === 'GET' || method === 'HEAD') {
-      if (eligible(path, includes, excludes) && !small.has(url)) sliced(req, res, url, method);
+      // `small` stays empty without `minSize`: no lookup then.
+      if (eligible(path, includes, excludes) && (minSize === 0 || !small.has(url)))
+        sliced(req, res, url, method);
       else if (next !== undefined) next();
       else proxy(req, res, url);
     } else if (method === 'PURGE') purgeObject(req, res, url);
@@ -280,36 +306,14 @@ function checkOptions(
     fail(extra[0] as string, 'absent when `fetcher` is given (configure that fetcher instead)', 'set');
 }
 
-function forwardedNames(names: readonly string[]): string[] {
-  const out: string[] = [];
-  for (const name of names) {
-    const lower = String(name).toLowerCase();
-    if (!NOT_FORWARDED.has(lower) && !out.includes(lower)) out.push(lower);
-  }
-  return out;
-}
-
-function pickHeaders(req: IncomingMessage, forward: readonly string[]): Record<string, string> {
-  const hop = connectionTokens(req.headers.connection);
-  const out: Record<string, string> = {};
-  for (const name of forward) copyHeader(req, name, hop, out);
-  for (const name of CONDITIONAL_HEADERS) copyHeader(req, name, hop, out);
-  return out;
-}
-
-function copyHeader(
-  req: IncomingMessage,
-  name: string,
-  hop: ReadonlySet<string>,
-  out: Record<string, string>,
-): void {
-  const value = req.headers[name];
-  if (value !== undefined && !hop.has(name)) out[name] = Array.isArray(value) ? value.join(', ') : value;
-}
-
 function eligible(path: string, includes: readonly RegExp[], excludes: readonly RegExp[]): boolean {
-  if (includes.length > 0 && !includes.some((re) => re.test(path))) return false;
-  return !excludes.some((re) => re.test(path));
+  if (includes.length > 0 && !matches(path, includes)) return false;
+  return excludes.length === 0 || !matches(path, excludes);
+}
+
+function matches(path: string, patterns: readonly RegExp[]): boolean {
+  for (const pattern of patterns) if (pattern.test(path)) return true;
+  return false;
 }
 
 /** Learns the object size from the head (`Content-Range` total, or a 200's length) and remembers small ones. */

@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Chunks } from '../core/chunks.js';
 import { SliceFetchError } from '../core/errors.js';
-import type { CacheEntryMeta } from '../ports.js';
+import type { ByteRange, CacheEntryMeta } from '../ports.js';
 
 /** The version this code writes, and the newest it reads. */
 export const FORMAT_VERSION = 1;
@@ -262,4 +262,29 @@ export function blockCrcs(chunks: Chunks): number[] {
 
 function invalid(reason: string): { readonly kind: 'invalid'; readonly reason: string } {
   return { kind: 'invalid', reason };
+}
+
+/**
+ * Checks a sub-range asked of an entry: `0 ≤ start ≤ end`, safe integers.
+ *
+ * @throws {SliceFetchError} `ERR_SLICE_CACHE` naming the range otherwise.
+ * @example
+ * ```ts
+ * assertRange({ start: 0, end: 99 }); // fine
+ * assertRange({ start: 5, end: 4 }); // throws
+ * ```
+ */
+export function assertRange(range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.start) ||
+    !Number.isSafeInteger(range.end) ||
+    range.start < 0 ||
+    range.end < range.start
+  ) {
+    throw new SliceFetchError(
+      'ERR_SLICE_CACHE',
+      `Expected a range with 0 ≤ start ≤ end, got \`${range.start}-${range.end}\`.`,
+      { range: `${range.start}-${range.end}` },
+    );
+  }
 }

@@ -19,7 +19,7 @@ import {
   writev,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { type Checked, FIXED_HEADER, type Header, parseHeader } from './fs-format.js';
+import { type Checked, ENTRY_NAME, FIXED_HEADER, type Header, parseHeader } from './fs-format.js';
 
 /** Temp files end with this; the rest of their name is unique to one process and one write. */
 const TEMP = '.tmp';
@@ -201,6 +201,26 @@ export async function unlinkIfPresent(path: string): Promise<boolean> {
 /** The names in `dir`. */
 export function list(dir: string): Promise<string[]> {
   return call<string[]>((cb) => readdir(dir, cb));
+}
+
+/**
+ * The entry files of one object in `folder`, its fan-out directory: every name that is a core-made key with
+ * the object's key `prefix` (temp files start with a dot). None when the folder does not exist.
+ *
+ * @example
+ * ```ts
+ * const keys = await listEntriesOf(dirname(entryPath(dir, `${prefix}.meta`)), prefix);
+ * ```
+ */
+export async function listEntriesOf(folder: string, prefix: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await list(folder);
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+  return names.filter((name) => name.startsWith(`${prefix}.`) && ENTRY_NAME.test(name));
 }
 
 /** The names in `dir`, or none when it cannot be listed (a stray file among the fan-out directories, or one removed meanwhile). */

@@ -11,11 +11,16 @@
  * before they touch a path (R15). Sharing `dir` between processes is safe: writes land by rename(2), a file
  * that vanished is a miss, and each process evicts among the entries it knows.
  *
+ * Purges reach every process sharing `dir` (P27): a purge moves the object to a new generation
+ * (`fs-generations.ts`), so no process reads its old keys again, and removes every file of the object — all
+ * of them share one directory, so listing it finds the files other processes wrote too.
+ *
  * @module
  */
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Chunks, chunksLength } from '../core/chunks.js';
-import { isSliceFetchError, optionError, optionsObject, SliceFetchError } from '../core/errors.js';
+import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
+import { objectKeyPrefix } from '../core/keys.js';
 import type {
   ByteRange,
   CacheEntryMeta,
@@ -24,13 +29,15 @@ import type {
   CacheStorage,
   Logger,
 } from '../ports.js';
-import { badBlock, blockCrcs, decodeFile, encodeHeader, entryPath } from './fs-format.js';
+import { assertRange, badBlock, blockCrcs, decodeFile, encodeHeader, entryPath } from './fs-format.js';
+import { FsGenerations } from './fs-generations.js';
 import { FsIndex, indexEntryOf } from './fs-index.js';
 import {
   allocated,
   closeQuietly,
   errorCode,
   HEADER_PROBE,
+  listEntriesOf,
   makeDir,
   noop,
   openForRead,
@@ -40,24 +47,10 @@ import {
   unlinkIfPresent,
   writeAtomically,
 } from './fs-io.js';
+import { type FsStorageOptions, resolveFsOptions } from './fs-options.js';
 import { scanDir } from './fs-scan.js';
 
-/** Options of {@link fsStorage}. */
-export interface FsStorageOptions {
-  /** The cache directory; created when missing. Several processes may share it. */
-  dir: string;
-  /**
-   * Byte budget of the bodies held (headers of ~200 bytes per file and file-system block rounding come on
-   * top); the least recently used entries are deleted beyond it. Each process sharing `dir` enforces it over
-   * the entries it knows (its own writes, the start-up scan and the hits it served).
-   * @default 1073741824 (1 GiB)
-   */
-  maxBytes?: number;
-  /** Clock for expiry checks, milliseconds since the epoch. @default Date.now */
-  now?: () => number;
-  /** Receives warnings about corrupt files removed and failed evictions. @default no logging */
-  logger?: Logger;
-}
+export type { FsStorageOptions } from './fs-options.js';
 
 /** A disk {@link CacheStorage}, with a promise for its start-up index scan. */
 export interface FsStorage extends CacheStorage {
@@ -83,20 +76,11 @@ export interface FsStorage extends CacheStorage {
  * ```
  */
 export function fsStorage(input: FsStorageOptions): FsStorage {
-  const options = optionsObject(input, ['dir', 'maxBytes', 'now', 'logger'], 'fsStorage options');
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
-  if (typeof options.dir !== 'string' || options.dir === '') {
-    throw optionError('dir', 'a directory path', options.dir);
-  }
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1) {
-    throw optionError('maxBytes', 'a positive integer', maxBytes);
-  }
-  return new FsStore(resolve(options.dir), maxBytes, options.now ?? Date.now, options.logger);
+  const { dir, maxBytes, now, logger } = resolveFsOptions(input);
+  return new FsStore(dir, maxBytes, now, logger);
 }
 
 // ---------------------------------------------------------------------------------------------------------
-
-const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 
 class FsStore implements FsStorage {
   readonly ready: Promise<void>;
@@ -107,6 +91,7 @@ class FsStore implements FsStorage {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #index = new FsIndex();
+  readonly #generations: FsGenerations;
   /** Leaf directories known to exist. */
   readonly #dirs = new Set<string>();
   readonly #pending = new Set<Promise<unknown>>();
@@ -119,6 +104,7 @@ class FsStore implements FsStorage {
     this.maxBytes = maxBytes;
     this.#now = now;
     this.#logger = logger;
+    this.#generations = new FsGenerations(dir, logger);
     this.ready = this.#scan();
     this.ready.catch(() => {}); // a caller who never awaits `ready` must not see an unhandled rejection
     this.#scanned = this.ready.catch((error: unknown) => {
@@ -172,13 +158,47 @@ class FsStore implements FsStorage {
     return this.#unlink(path, key, 'delete');
   }
 
+  /** The object's purge generation, from its generation file (`''` when it was never purged). */
+  async generation(objectKey: string): Promise<string> {
+    this.#assertOpen();
+    try {
+      return await this.#generations.read(objectKey);
+    } catch (error) {
+      throw this.#fail('read the generation of', objectKeyPrefix(objectKey), error);
+    }
+  }
+
+  /** Purges made by other processes sharing `dir`, noticed by watching its generation files. */
+  onPurge(listener: (objectKey: string) => void): () => void {
+    this.#assertOpen();
+    return this.#generations.watch((objectKey) => {
+      for (const key of this.#index.keysOf(objectKey)) this.#index.forget(key); // their files are gone
+      listener(objectKey);
+    });
+  }
+
+  /**
+   * Moves the object to a new generation, then removes every file of it in `dir`, whichever process wrote it;
+   * resolves how many files were removed.
+   */
   async purgeObject(objectKey: string): Promise<number> {
     this.#assertOpen();
     await this.#scanned;
-    const keys = this.#index.keysOf(objectKey);
+    try {
+      await this.#generations.bump(objectKey);
+    } catch (error) {
+      throw this.#fail('bump the generation of', objectKeyPrefix(objectKey), error);
+    }
+    const keys = new Set(this.#index.keysOf(objectKey));
     for (const key of keys) this.#index.forget(key);
+    const prefix = objectKeyPrefix(objectKey);
+    const folder = dirname(entryPath(this.#dir, `${prefix}.meta`));
+    for (const key of await listEntriesOf(folder, prefix).catch((error: unknown) => {
+      throw this.#fail('list', folder, error);
+    }))
+      keys.add(key);
     const removed = await Promise.all(
-      keys.map((key) => this.#unlink(entryPath(this.#dir, key), key, 'purge')),
+      [...keys].map((key) => this.#unlink(entryPath(this.#dir, key), key, 'purge')),
     );
     return removed.filter(Boolean).length;
   }
@@ -192,6 +212,7 @@ class FsStore implements FsStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#generations.close();
     // Let the scan stop and in-flight writes finish (or fail), so no temp file or descriptor outlives close.
     await this.#scanned;
     await Promise.allSettled([...this.#pending]);
@@ -340,21 +361,6 @@ class FsStore implements FsStorage {
       'ERR_SLICE_CACHE',
       `fsStorage could not ${operation} ${key} in ${this.#dir}${code === '' ? '' : ` (${code})`}: ${message}`,
       { cause: error },
-    );
-  }
-}
-
-function assertRange(range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.start) ||
-    !Number.isSafeInteger(range.end) ||
-    range.start < 0 ||
-    range.end < range.start
-  ) {
-    throw new SliceFetchError(
-      'ERR_SLICE_CACHE',
-      `Expected a range with 0 ≤ start ≤ end, got \`${range.start}-${range.end}\`.`,
-      { range: `${range.start}-${range.end}` },
     );
   }
 }

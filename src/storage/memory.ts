@@ -2,8 +2,13 @@
  * The default slice store: an in-process LRU bounded by bytes (lru-cache with `maxSize`), holding each
  * slice's chunks by reference — a hit costs no copy.
  *
+ * Purge generations (P27) live in a small in-process map: nothing else shares this store, and a purge removes
+ * every entry of the object at once, so a generation here only has to change on purge. A generation the map
+ * forgets (it is bounded) goes back to `''`, whose entries that purge removed.
+ *
  * @module
  */
+import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
 import { optionError, optionsObject } from '../core/errors.js';
@@ -39,6 +44,8 @@ export function memoryStorage(input?: MemoryStorageOptions): CacheStorage {
   }
   const now = options.now ?? Date.now;
   const lru = new LRUCache<string, Entry>({ maxSize: maxBytes });
+  /** Generations of purged objects; an object never purged (or forgotten here) is in generation `''`. */
+  const generations = new LRUCache<string, string>({ max: MAX_GENERATIONS });
 
   return {
     inProcess: true,
@@ -71,7 +78,11 @@ export function memoryStorage(input?: MemoryStorageOptions): CacheStorage {
     delete(key: string): boolean {
       return lru.delete(key);
     },
+    generation(objectKey: string): string {
+      return generations.get(objectKey) ?? '';
+    },
     purgeObject(objectKey: string): number {
+      generations.set(objectKey, randomBytes(8).toString('hex'));
       let removed = 0;
       for (const [key, entry] of lru.entries()) {
         if (entry.meta.objectKey === objectKey && lru.delete(key)) removed++;
@@ -84,6 +95,7 @@ export function memoryStorage(input?: MemoryStorageOptions): CacheStorage {
     },
     close(): void {
       lru.clear();
+      generations.clear();
     },
   };
 }
@@ -91,6 +103,8 @@ export function memoryStorage(input?: MemoryStorageOptions): CacheStorage {
 // ---------------------------------------------------------------------------------------------------------
 
 const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
+/** Purged objects whose generation is remembered (about 100 bytes each). */
+const MAX_GENERATIONS = 65_536;
 
 interface Entry {
   readonly chunks: Chunks;

@@ -4,20 +4,27 @@
  * all tiers at once; a failing tier is skipped, and an operation fails only when every tier failed.
  *
  * Promotion needs the entry's meta (its expiry and object), which `CacheStorage.get` does not return. The
- * simplest sound answer: the tiered store remembers the meta of the entries written through it, in a
- * bounded LRU (`maxTrackedEntries`, a few hundred bytes each), and promotes only those. An entry another process
- * wrote into a shared tier, or whose meta was forgotten, is still served from its tier, just not promoted.
- * Only whole-entry reads promote (a sub-range is not the entry); the engine reads whole slices.
+ * tiered store remembers the meta of the entries written through it, in a bounded LRU (`maxTrackedEntries`, a
+ * few hundred bytes each). An entry another process wrote into a shared tier is promoted too (R16): every key
+ * of an object starts with the object's hash, and the engine asks for the object's generation before it reads
+ * any of its keys, so the store learns which object a key prefix names there; such an entry is kept above
+ * for `promotedTtlMs` (slice keys name their version and generation, so a copy kept longer is never wrong
+ * bytes). Only whole-entry reads promote (a sub-range is not the entry); the engine reads whole slices.
+ *
+ * Generations (P27): the object's generation is the lowest tier's — the shared one, which coordinates the
+ * fleet; none when it keeps none — and purge notices are passed on. On a notice the tiers above it
+ * (copies private to this process) drop the object at once, before the engine is told.
  *
  * Purge versus promotion: a hit read from tier k just before a purge must not be written back into tier 0
- * just after it. `delete` and `purgeObject` forget the meta of what they remove before touching any tier
- * (a read still in flight then finds no meta and does not promote) and wait for promotions already being
- * written before clearing the tiers.
+ * just after it. `delete` and `purgeObject` (and a purge notice) forget the meta and object of what they
+ * remove before touching any tier (a read still in flight then finds neither and does not promote) and wait
+ * for promotions already being written before clearing the tiers.
  *
  * @module
  */
 import { LRUCache } from 'lru-cache';
 import { optionError, optionsObject, SliceFetchError } from '../core/errors.js';
+import { objectKeyPrefix } from '../core/keys.js';
 import type {
   Awaitable,
   ByteRange,
@@ -26,6 +33,7 @@ import type {
   CacheStats,
   CacheStorage,
 } from '../ports.js';
+import { tierNotices } from './tiered-notices.js';
 
 /** Options of {@link tieredStorage}. */
 export interface TieredStorageOptions {
@@ -33,6 +41,12 @@ export interface TieredStorageOptions {
   maxTrackedEntries?: number;
   /** Clock for expiry checks before a promotion, milliseconds since the epoch. @default Date.now */
   now?: () => number;
+  /**
+   * How long an entry another process wrote into a lower tier is kept by the tiers above once promoted
+   * (its own expiry is not known here), in milliseconds.
+   * @default 300000 (5 minutes)
+   */
+  promotedTtlMs?: number;
 }
 
 /**
@@ -55,17 +69,26 @@ export interface TieredStorageOptions {
  * ```
  */
 export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStorageOptions): CacheStorage {
-  const options = optionsObject(input, ['maxTrackedEntries', 'now'], 'tieredStorage options');
+  const options = optionsObject(
+    input,
+    ['maxTrackedEntries', 'now', 'promotedTtlMs'],
+    'tieredStorage options',
+  );
   if (!Array.isArray(tiers) || tiers.length === 0) {
     throw optionError('tiers', 'a non-empty array of stores', Array.isArray(tiers) ? tiers.length : tiers);
   }
   const max = options.maxTrackedEntries ?? 16_384;
   if (!Number.isSafeInteger(max) || max < 1)
     throw optionError('maxTrackedEntries', 'a positive integer', max);
+  const promotedTtlMs = options.promotedTtlMs ?? 300_000;
+  if (!Number.isSafeInteger(promotedTtlMs) || promotedTtlMs < 1)
+    throw optionError('promotedTtlMs', 'a positive integer', promotedTtlMs);
   const now = options.now ?? Date.now;
   const stack = [...tiers];
   const first = stack[0] as CacheStorage;
   const known = new LRUCache<string, CacheEntryMeta>({ max });
+  /** Object key prefix → object key, for promoting entries other processes wrote (see the module notes). */
+  const objects = new LRUCache<string, string>({ max });
   const promotions = new Set<Promise<void>>();
   /** How many tiers can say whether they hold an entry. */
   const answering = tiers.filter((tier) => typeof tier.has === 'function').length;
@@ -94,7 +117,7 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
   }
 
   function promote(key: string, chunks: CacheChunks, below: number): void {
-    const meta = known.get(key);
+    const meta = known.get(key) ?? promotedMeta(key, chunks);
     if (meta === undefined) return;
     if (meta.expiresAt <= now()) {
       known.delete(key);
@@ -114,6 +137,37 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
       }
     }
   }
+
+  /** The meta of an entry another process wrote, when the object its key names is known here. */
+  function promotedMeta(key: string, chunks: CacheChunks): CacheEntryMeta | undefined {
+    const dot = key.indexOf('.');
+    const objectKey = dot === -1 ? undefined : objects.get(key.slice(0, dot));
+    if (objectKey === undefined) return undefined;
+    const size = chunks.reduce((total, chunk) => total + chunk.byteLength, 0);
+    return {
+      kind: 'slice',
+      objectKey,
+      validator: '',
+      range: { start: 0, end: Math.max(size - 1, 0) },
+      size,
+      expiresAt: now() + promotedTtlMs,
+    };
+  }
+
+  /** Forgets what could promote entries of `objectKey` (a read still in flight then does not). */
+  function forgetObject(objectKey: string): void {
+    objects.delete(objectKeyPrefix(objectKey));
+    for (const [key, meta] of known.entries()) if (meta.objectKey === objectKey) known.delete(key);
+  }
+
+  // A purge notice from tier `from`: the tiers above it drop their copies of the object before the listeners
+  // (the engine) are told.
+  const notices = tierNotices(stack, (from, objectKey) => {
+    forgetObject(objectKey);
+    return clear(() =>
+      Promise.allSettled(stack.slice(0, from).map(async (tier) => tier.purgeObject(objectKey))),
+    );
+  });
 
   /**
    * Asks the tiers from `start` on, in order, whether they hold `key`, and stops at the first `true`. A tier
@@ -178,13 +232,35 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
 
   // Fills are coordinated across processes by the first tier that can (a shared Redis behind memory).
   const coordinator = tiers.find((tier) => typeof tier.lock === 'function');
+  // Generations come from the lowest tier, the shared one where purges meet; when it keeps none, neither does
+  // the tiered store (a memory tier's own would split the keys of one fleet).
+  const lowest = stack[stack.length - 1] as CacheStorage;
+  const keeper = typeof lowest.generation === 'function' ? lowest : undefined;
+  const noticing = tiers.some((tier) => typeof tier.onPurge === 'function');
   return {
+    ...(keeper === undefined
+      ? {}
+      : {
+          generation(objectKey: string): Awaitable<string> {
+            objects.set(objectKeyPrefix(objectKey), objectKey);
+            return (keeper.generation as NonNullable<CacheStorage['generation']>)(objectKey);
+          },
+        }),
+    ...(noticing ? { onPurge: (listener: (objectKey: string) => void) => notices.listen(listener) } : {}),
     ...(coordinator === undefined
       ? {}
       : {
           lock: (key: string, ttlMs: number) =>
             (coordinator.lock as NonNullable<CacheStorage['lock']>)(key, ttlMs),
           unlock: (key: string) => coordinator.unlock?.(key),
+          // Short, renewed claims (R22) are the coordinator's: its lifetime, its compare-and-extend.
+          ...(coordinator.lockMs === undefined ? {} : { lockMs: coordinator.lockMs }),
+          ...(coordinator.renew === undefined
+            ? {}
+            : {
+                renew: (key: string, ttlMs: number) =>
+                  (coordinator.renew as NonNullable<CacheStorage['renew']>)(key, ttlMs),
+              }),
         }),
     // Present only when some tier can answer: a `has` that always said no would turn every HIT into a MISS.
     ...(answering === 0 ? {} : { has: (key: string) => hasFrom(0, key, []) }),
@@ -224,7 +300,7 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
     },
 
     purgeObject(objectKey) {
-      for (const [key, meta] of known.entries()) if (meta.objectKey === objectKey) known.delete(key);
+      forgetObject(objectKey);
       return clear(async () =>
         Math.max(0, ...(await everyTier('purge', (tier) => tier.purgeObject(objectKey)))),
       );
@@ -244,8 +320,10 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
     },
 
     async close() {
+      notices.close();
       await Promise.allSettled(promotions);
       known.clear();
+      objects.clear();
       const outcomes = await Promise.allSettled(stack.map(async (tier) => tier.close()));
       const failures = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
       if (failures.length > 0) {

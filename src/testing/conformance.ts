@@ -42,6 +42,7 @@ export type CacheStorageConformanceCase =
   | 'has-expiry'
   | 'delete'
   | 'purge-object'
+  | 'purge-generation'
   | 'stats'
   | 'byte-budget'
   | 'concurrent-writers'
@@ -267,6 +268,29 @@ export function runCacheStorageConformance(
         expect(await store.stats()).toMatchObject({ entries: 2 });
         expect(await store.purgeObject(A)).toBe(0);
         expect(await store.purgeObject('https://conformance.test/never-written')).toBe(0);
+      },
+    );
+
+    test(
+      'purge-generation',
+      "keeps an object's generation until a purge moves it to one it never had, other objects' untouched (when it has `generation`)",
+      async (open, _closing, skipCase) => {
+        const store = await open();
+        const generation = store.generation?.bind(store);
+        if (generation === undefined) return skipCase('the store has no `generation`');
+        const first = await generation(A);
+        const other = await generation(B);
+        expect(typeof first).toBe('string');
+        expect(await generation(A)).toBe(first); // stable while nothing purges it
+        const seen = new Set([first]);
+        for (let round = 0; round < 3; round++) {
+          await store.purgeObject(A);
+          const next = await generation(A);
+          expect(seen.has(next)).toBe(false); // never a generation it had before: old keys stay unread
+          seen.add(next);
+          expect(await generation(A)).toBe(next);
+        }
+        expect(await generation(B)).toBe(other);
       },
     );
 

@@ -59,7 +59,7 @@ describe('two slice-proxy processes on one Redis', () => {
     const expected = contentBytes(seed, 0, 4 * SLICE - 1);
     expect((await body(`${first}/two/warm.bin`)).equals(expected)).toBe(true);
     // The writes land off the response path: wait until the four slices and the metadata are in Redis.
-    const store = redisStorage({ url: redis.url });
+    const store = redisStorage({ url: redis.url, statsSource: 'scan' }); // this namespace's entries, exactly
     try {
       await vi.waitFor(async () => expect((await store.stats()).entries).toBe(5));
     } finally {

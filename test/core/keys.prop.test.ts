@@ -20,6 +20,19 @@ const parts = fc.record({
 });
 
 describe('cache key properties', () => {
+  it('P12, P27: distinct purge generations of one version give distinct slice and metadata keys', () => {
+    fc.assert(
+      fc.property(parts, tricky, tricky, tricky, (p, scope, a, b) => {
+        fc.pre(a !== b);
+        expect(sliceKey({ ...p, generation: a }) === sliceKey({ ...p, generation: b })).toBe(false);
+        expect(metadataKey(p.objectKey, scope, a) === metadataKey(p.objectKey, scope, b)).toBe(false);
+        // A metadata key is never a slice key, whatever the generations.
+        expect(metadataKey(p.objectKey, scope, a) === sliceKey({ ...p, scope, generation: b })).toBe(false);
+      }),
+      RUNS,
+    );
+  });
+
   it('P12: distinct (objectKey, validator, sliceSize, index) give distinct keys', () => {
     fc.assert(
       fc.property(parts, parts, (a, b) => {

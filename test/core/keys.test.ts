@@ -156,10 +156,13 @@ describe('key stability', () => {
   ])('%o → %s', (parts, key) => {
     expect(sliceKey(parts)).toBe(key);
     expect(sliceKey({ ...parts, scope: '' })).toBe(key);
+    // Purge generation '' (never purged, or a store without generations) keeps the keys of earlier versions.
+    expect(sliceKey({ ...parts, generation: '' })).toBe(key);
   });
 
   it('keeps the shared metadata key', () => {
     expect(metadataKey('http://example.com/video.mp4')).toBe('45f8519ffac465bc7fbf32626083ee3f.meta');
+    expect(metadataKey('http://example.com/video.mp4', '', '')).toBe('45f8519ffac465bc7fbf32626083ee3f.meta');
   });
 });
 
@@ -224,5 +227,17 @@ describe('sliceKey, objectKeyPrefix and metadataKey', () => {
     expect(a.startsWith(`${objectKeyPrefix(parts.objectKey)}.`)).toBe(true);
     expect(metadataKey(parts.objectKey, 'cred:b')).not.toBe(a);
     expect(sliceKey({ ...parts, scope: 'cred:a' })).not.toBe(a);
+  });
+
+  it('gives each purge generation its own slice and metadata keys, on the same object prefix (P27)', () => {
+    const prefix = `${objectKeyPrefix(parts.objectKey)}.`;
+    const keys = ['', 'a1', 'b2'].flatMap((generation) => [
+      sliceKey({ ...parts, generation }),
+      metadataKey(parts.objectKey, '', generation),
+      metadataKey(parts.objectKey, 'cred:a', generation),
+    ]);
+    expect(new Set(keys).size).toBe(keys.length);
+    for (const key of keys) expect(key.startsWith(prefix)).toBe(true);
+    expect(metadataKey(parts.objectKey, '', 'a1')).toMatch(KEY);
   });
 });

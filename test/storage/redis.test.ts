@@ -194,11 +194,13 @@ describe('redisStorage', () => {
     expect(issued).toContain('SMEMBERS');
     expect(issued).not.toContain('KEYS');
     expect(issued).not.toContain('SCAN');
-    // The object's slices, its metadata entry and its index are gone; the other object is untouched.
+    // The object's slices, its metadata entry and its index are gone, its new purge generation is there; the
+    // other object is untouched.
     expect((await raw.keys('purge:*')).map(String).sort()).toEqual(
       [
         `purge:{${objectKeyPrefix(OTHER)}}:${key(0, OTHER)}`,
         `purge:{${objectKeyPrefix(OTHER)}}#index`,
+        `purge:{${objectKeyPrefix(OBJECT)}}#gen`,
       ].sort(),
     );
     expect(await s.get(key(0))).toBeUndefined();
@@ -229,31 +231,32 @@ describe('redisStorage', () => {
     await vi.waitFor(async () => expect(await s.get(key(0))).toBeUndefined(), { timeout: 5000, interval: 5 });
   });
 
-  it('reports the exact bytes and entries of its own prefix by walking it, index sets excluded', async () => {
-    const s = store();
+  it("reports the exact bytes and entries of its own prefix with statsSource 'scan', index sets excluded", async () => {
+    const s = store({ statsSource: 'scan' });
     const neighbour = store();
     await neighbour.set(key(0), [randomBytes(500)], meta());
-    expect(await s.stats()).toEqual({ bytes: 0, entries: 0 });
+    expect(await s.stats()).toMatchObject({ bytes: 0, entries: 0 });
     await s.set(key(0), [randomBytes(1000)], meta());
     await s.set(key(1), [randomBytes(10), randomBytes(20)], meta());
     await s.set(key(0, OTHER), [], meta(OTHER));
-    expect(await s.stats()).toEqual({ bytes: 1030, entries: 3 });
+    expect(await s.stats()).toMatchObject({ bytes: 1030, entries: 3 });
   });
 
   it('matches its prefix literally when walking it, glob characters included', async () => {
-    const star = store({ prefix: 'glob*' });
+    const star = store({ prefix: 'glob*', statsSource: 'scan' });
     const other = store({ prefix: 'globX' });
     await other.set(key(0), [Buffer.from('abc')], meta());
     await star.set(key(0), [Buffer.from('a')], meta());
-    expect(await star.stats()).toEqual({ bytes: 1, entries: 1 });
+    expect(await star.stats()).toMatchObject({ bytes: 1, entries: 1 });
   });
 
-  it("reports the database's INFO memory and DBSIZE with statsSource 'info'", async () => {
-    const s = store({ statsSource: 'info' });
+  it("reports the database's INFO memory and DBSIZE by default, and the breaker's state", async () => {
+    const s = store();
     await s.set(key(0), [randomBytes(100_000)], meta());
     const stats = await s.stats();
     expect(stats.bytes).toBeGreaterThan(100_000);
     expect(stats.entries).toBeGreaterThanOrEqual(2);
+    expect(stats).toMatchObject({ breaker: 'closed', timeouts: 0, refusals: 0 });
   });
 
   it('skips writes above maxBytes: an entry larger than it, or while Redis uses that much', async () => {
@@ -321,18 +324,30 @@ describe('redisStorage', () => {
       () => redisStorage({ maxBytes: 1.5 }),
       () => redisStorage({ timeoutMs: -1 }),
       () => redisStorage({ statsSource: 'keys' as 'scan' }),
+      () => redisStorage({ url: redis.url, cluster: { rootNodes: [redis.url] } }),
+      () => redisStorage({ cluster: { rootNodes: [] } }),
+      () => redisStorage({ cluster: { rootNodes: ['http://x:1'] } }),
+      () => redisStorage({ lockMs: 0 }),
+      () => redisStorage({ breakerFailures: 1.5 }),
+      () => redisStorage({ breakerCooldownMs: -5 }),
     ];
     for (const make of cases) {
       expect(() => make()).toThrow(expect.objectContaining({ code: 'ERR_SLICE_CONFIG' }));
     }
+    expect(() => redisStorage({ url: redis.url, cluster: { rootNodes: ['redis://a:1'] } })).toThrow(
+      'Expected `cluster` to be unset when `url` is given, got `redis://a:1`.',
+    );
   });
 });
 
 // Every case gets a fresh prefix on the shared server. `maxBytes` is not passed: Redis's budget is its own
-// `maxmemory` (see the module notes), which the store does not emulate per prefix.
+// `maxmemory` (see the module notes), which the store does not emulate per prefix. The suite checks exact
+// occupancy, which only the walk of one prefix gives (`INFO` describes the whole database).
 runCacheStorageConformance(
   'redisStorage',
-  ({ now }) => ({ store: redisStorage({ url: redis.url, prefix: `conformance${++prefixCount}:`, now }) }),
+  ({ now }) => ({
+    store: redisStorage({ url: redis.url, prefix: `conformance${++prefixCount}:`, now, statsSource: 'scan' }),
+  }),
   {
     skip: {
       'expiry-clock': 'Redis expires keys by its own clock (PX); the injected clock only sets the TTL',

@@ -379,7 +379,7 @@ describe('tieredStorage with memory in front of Redis', () => {
     ({ maxBytes, now }) => ({
       store: tieredStorage([
         memoryStorage({ maxBytes, now }),
-        redisStorage({ url: redis.url, prefix: `tiered${++prefixes}:`, now }),
+        redisStorage({ url: redis.url, prefix: `tiered${++prefixes}:`, now, statsSource: 'scan' }),
       ]),
     }),
     {
