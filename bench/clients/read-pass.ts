@@ -5,7 +5,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.js';
+import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher-types.js';
 import { byteSink, type PassResult, startPass } from './protocol.js';
 
 /** Reads `url` once through `fetcher` by the chosen entry. */

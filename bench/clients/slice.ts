@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
 import { createSliceFetcher, memoryStorage, type SliceFetcherOptions } from '../../src/index.js';
 import { type PassResult, readSpec, report } from './protocol.js';
 import { readPass } from './read-pass.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
 import { type CacheStorage, createSliceFetcher, fsStorage } from '../../src/index.js';
 import { redisStorage } from '../../src/storage/redis.js';
 import { readSpec, report } from './protocol.js';

@@ -37,16 +37,11 @@ import { Telemetry } from './telemetry.js';
 import { toResponse } from './to-response.js';
 
 export type { MemoryAnswer } from './answer-from-memory.js';
-export {
-  answerNowSymbol,
-  type InternalOpenInit,
-  type InternalSliceFetcher,
-  openSymbol,
-  type RangeInput,
-  type SliceFetcher,
-  type SliceFetcherOptions,
-  type SliceFetchInit,
-} from './fetcher-types.js';
+// The internal entry points (`openSymbol`, `answerNowSymbol`, `InternalSliceFetcher`, `InternalOpenInit`) are
+// imported from fetcher-types.ts, never re-exported here: internal declarations are stripped from the
+// published types, and a re-export of a stripped name breaks them. (This comment must not name the TSDoc tag
+// that marks them: TypeScript would strip the statement it is attached to.)
+export type { RangeInput, SliceFetcher, SliceFetcherOptions, SliceFetchInit } from './fetcher-types.js';
 /** The result of the internal entry point: the response head and a Node object-mode stream of pieces. */
 export type { SliceResult } from './request-types.js';
 

@@ -12,15 +12,17 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { optionError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
 import {
-  answerNowSymbol,
   createSliceFetcher,
-  type InternalOpenInit,
-  type InternalSliceFetcher,
-  openSymbol,
   type SliceFetcher,
   type SliceFetcherOptions,
   type SliceResult,
 } from '../engine/fetcher.js';
+import {
+  answerNowSymbol,
+  type InternalOpenInit,
+  type InternalSliceFetcher,
+  openSymbol,
+} from '../engine/fetcher-types.js';
 import { createPassThrough } from './pass-through.js';
 import { bearerChecker, sendPurged } from './purge.js';
 import { forwardedNames, pickHeaders } from './request-headers.js';

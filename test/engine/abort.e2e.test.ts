@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.js';
+import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher-types.js';
 import { createSliceFetcher } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';

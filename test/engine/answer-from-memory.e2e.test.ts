@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openSymbol } from '../../src/engine/fetcher.js';
+import { openSymbol } from '../../src/engine/fetcher-types.js';
 import { type CacheStorage, type Metrics, memoryStorage } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';

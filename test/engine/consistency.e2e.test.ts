@@ -4,7 +4,7 @@
  * yields bytes of two versions — restart before the head, error after it, healthy next time (P21, R11).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openSymbol } from '../../src/engine/fetcher.js';
+import { openSymbol } from '../../src/engine/fetcher-types.js';
 import { contentBytes } from '../support/content.js';
 import { type OriginObject, startOrigin, type TestOrigin } from '../support/origin.js';
 import { closeFetchers, drain, drainPieces, KiB, MiB, makeFetcher } from './e2e-helpers.js';

@@ -4,7 +4,7 @@
  * gates for deterministic concurrency, a multipart parser and a resource snapshot for leak checks.
  */
 import type { Readable } from 'node:stream';
-import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
 import { createSliceFetcher, type SliceFetcher, type SliceFetcherOptions } from '../../src/index.js';
 
 export const KiB = 1024;

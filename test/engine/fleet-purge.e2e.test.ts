@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { InternalSliceFetcher } from '../../src/engine/fetcher.js';
+import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
 import type { CacheStorage } from '../../src/ports.js';
 import { fsStorage } from '../../src/storage/fs.js';
 import { memoryStorage } from '../../src/storage/memory.js';

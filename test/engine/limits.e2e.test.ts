@@ -5,7 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openSymbol } from '../../src/engine/fetcher.js';
+import { openSymbol } from '../../src/engine/fetcher-types.js';
 import { contentBytes, fillContent } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { closeFetchers, drain, KiB, MiB, makeFetcher, makeGate } from './e2e-helpers.js';

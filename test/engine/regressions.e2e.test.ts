@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openSymbol } from '../../src/engine/fetcher.js';
+import { openSymbol } from '../../src/engine/fetcher-types.js';
 import type { CacheStorage } from '../../src/index.js';
 import { memoryStorage } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';

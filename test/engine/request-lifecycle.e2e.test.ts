@@ -4,7 +4,7 @@
  * used), so that the general path that serves the request instead reports it exactly once.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { answerNowSymbol, openSymbol } from '../../src/engine/fetcher.js';
+import { answerNowSymbol, openSymbol } from '../../src/engine/fetcher-types.js';
 import type { Metrics } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';

@@ -14,7 +14,7 @@ import { Duplex } from 'node:stream';
 import { Agent, request } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Chunks } from '../../src/core/chunks.js';
-import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher.js';
+import { type InternalSliceFetcher, openSymbol } from '../../src/engine/fetcher-types.js';
 import { createSliceHandler, type SliceHandler } from '../../src/http/index.js';
 import { type CacheGetOptions, type CacheStorage, createSliceFetcher, fsStorage } from '../../src/index.js';
 import { contentBytes } from '../support/content.js';
