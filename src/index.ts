@@ -52,6 +52,8 @@ export type {
   TransportRequest,
   TransportResponse,
 } from './ports.js';
+export type { CoordinatedStorageOptions } from './storage/coordinated.js';
+export { coordinatedStorage } from './storage/coordinated.js';
 export type { FsStorage, FsStorageOptions } from './storage/fs.js';
 export { fsStorage } from './storage/fs.js';
 export type { MemoryStorageOptions } from './storage/memory.js';

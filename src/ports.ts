@@ -37,6 +37,12 @@ export interface CacheGetOptions {
    * or return it again (a memory tier promoting a lower tier's read must copy it, or not pass it down).
    */
   readonly allocate?: (bytes: number) => Uint8Array;
+  /**
+   * What the entry holds, when the caller knows it (see {@link CacheEntryMeta.kind}): the engine says
+   * `'metadata'` when it reads an object's metadata. A store made of stores for different kinds (the
+   * coordinated store keeps metadata in Redis and slices on disk) routes by it; other stores ignore it.
+   */
+  readonly kind?: 'slice' | 'metadata';
 }
 
 /** What a store is told about an entry when it is written. */

@@ -23,7 +23,8 @@ export const PROXY_USAGE = `Usage: slice-proxy [--config file.yaml] [flags]
   --tls-key <file>          PEM private key of --tls-cert
   --slice-size <bytes>      e.g. 1048576, 1MiB or 1M (binary), 1MB (decimal: 10^6)
   --concurrency <n>         sub-requests in flight per response
-  --cache <type>            memory | fs | redis | tiered (memory in front of fs or redis)
+  --cache <type>            memory | fs | redis | tiered (memory in front of fs or redis) |
+                            coordinated (bytes in --cache-dir, Redis coordinating a fleet)
   --cache-dir <dir>         directory of the fs cache (checked at start-up)
   --cache-size <bytes>      byte budget of each cache tier, e.g. 20GiB (memory and fs: 256MiB when unset;
                             redis: none unless set, its maxmemory rules)

@@ -32,7 +32,7 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
     admin: address('admin').default('127.0.0.1:9090'),
     store: z
       .strictObject({
-        type: z.enum(['memory', 'fs', 'redis', 'tiered']).default('memory'),
+        type: z.enum(['memory', 'fs', 'redis', 'tiered', 'coordinated']).default('memory'),
         dir: z.string().min(1).optional(),
         // No default here: memory and disk tiers get DEFAULT_TIER_BYTES, a Redis tier none (its maxmemory rules).
         maxBytes: z
@@ -61,18 +61,17 @@ export const sliceProxyConfigSchema = sliceFetchConfigSchema
   .superRefine((value, ctx) => {
     const { type, dir, redisUrl, redisCluster } = value.store ?? {};
     const redis = redisUrl !== undefined || redisCluster !== undefined;
-    if ((type === 'fs' || (type === 'tiered' && !redis)) && dir === undefined)
+    if ((type === 'fs' || type === 'coordinated' || (type === 'tiered' && !redis)) && dir === undefined)
       ctx.addIssue({
         code: 'custom',
         path: ['store', 'dir'],
         message: `Expected \`store.dir\` (--cache-dir) to be set for the \`${type}\` cache, got nothing.`,
       });
-    if (type === 'redis' && !redis)
+    if ((type === 'redis' || type === 'coordinated') && !redis)
       ctx.addIssue({
         code: 'custom',
         path: ['store', 'redisUrl'],
-        message:
-          'Expected `store.redisUrl` (--redis-url) or `store.redisCluster` (--redis-cluster) to be set for the `redis` cache, got nothing.',
+        message: `Expected \`store.redisUrl\` (--redis-url) or \`store.redisCluster\` (--redis-cluster) to be set for the \`${type}\` cache, got nothing.`,
       });
     if (redisUrl !== undefined && redisCluster !== undefined)
       ctx.addIssue({
@@ -112,7 +111,8 @@ export const PROXY_OPTION_DOCS: readonly ProxyOptionDoc[] = [
     path: 'store.type',
     flag: '--cache',
     default: 'memory',
-    description: '`memory`, `fs`, `redis` or `tiered` (memory in front of redis, else fs).',
+    description:
+      '`memory`, `fs`, `redis`, `tiered` (memory in front of redis, else fs) or `coordinated` (bytes on this disk, Redis coordinating the fleet: docs/fleet.md).',
   },
   { path: 'store.dir', flag: '--cache-dir', default: '', description: 'Directory of the fs cache.' },
   {
@@ -283,7 +283,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   listen: 'a host:port address',
   admin: 'a host:port address',
   store: 'an object',
-  'store.type': 'one of `memory`, `fs`, `redis`, `tiered`',
+  'store.type': 'one of `memory`, `fs`, `redis`, `tiered`, `coordinated`',
   'store.dir': 'a directory path',
   'store.maxBytes': `an integer between ${1024 * 1024} and ${Number.MAX_SAFE_INTEGER}`,
   'store.redisUrl': 'a redis:// or rediss:// URL',

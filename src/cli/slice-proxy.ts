@@ -22,6 +22,7 @@ import { createSliceHandler } from '../http/handler.js';
 import { combineHooks } from '../metrics/combine-hooks.js';
 import { type PrometheusMetrics, prometheusMetrics } from '../metrics/prometheus.js';
 import type { CacheStorage, Logger } from '../ports.js';
+import { coordinatedStorage } from '../storage/coordinated.js';
 import { type FsStorage, fsStorage } from '../storage/fs.js';
 import { memoryStorage } from '../storage/memory.js';
 import { tieredStorage } from '../storage/tiered.js';
@@ -221,7 +222,9 @@ async function adminRoute(
 /** The directory of the disk tier, when the configuration has one. */
 function diskCacheDir(config: SliceProxyConfig): string | undefined {
   const { type, dir, redisUrl, redisCluster } = config.store;
-  return type === 'fs' || (type === 'tiered' && redisUrl === undefined && redisCluster === undefined)
+  return type === 'fs' ||
+    type === 'coordinated' ||
+    (type === 'tiered' && redisUrl === undefined && redisCluster === undefined)
     ? dir
     : undefined;
 }
@@ -273,6 +276,8 @@ async function createStore(config: SliceProxyConfig, log: Logger): Promise<Cache
       return disk();
     case 'redis':
       return redis();
+    case 'coordinated':
+      return coordinatedStorage({ coordinator: await redis(), bytes: disk() });
     case 'tiered':
       return tieredStorage([
         memory(),

@@ -264,3 +264,44 @@ function describe(error: unknown): { name: string; code: string; message: string
     message: typeof record.message === 'string' ? record.message : String(error),
   };
 }
+
+/** The methods every `CacheStorage` must have: what an option that takes a store is checked for. */
+export const CACHE_STORAGE_METHODS: readonly string[] = [
+  'get',
+  'set',
+  'delete',
+  'purgeObject',
+  'stats',
+  'close',
+];
+
+/**
+ * Whether `value` is an object with every one of `methods` as a function: the shape check of an adapter option.
+ *
+ * @example
+ * ```ts
+ * if (!hasMethods(options.transport, ['request'])) throw optionError('transport', 'a Transport', describeGiven(options.transport));
+ * ```
+ */
+export function hasMethods(value: unknown, methods: readonly string[]): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
+  );
+}
+
+/**
+ * What an option was given, for {@link optionError}'s "got …": the value itself, or the keys of an object.
+ *
+ * @example
+ * ```ts
+ * describeGiven({}); // '{}'
+ * describeGiven({ url: 'x' }); // 'an object with url'
+ * ```
+ */
+export function describeGiven(value: unknown): string {
+  if (typeof value !== 'object' || value === null) return String(value);
+  const keys = Object.keys(value);
+  return keys.length === 0 ? '{}' : `an object with ${keys.join(', ')}`;
+}

@@ -12,7 +12,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
-import type { CacheEntryMeta, CacheStorage, RequestEventBase } from '../ports.js';
+import type { CacheEntryMeta, CacheGetOptions, CacheStorage, RequestEventBase } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -160,11 +160,28 @@ export class CacheGate {
     event: RequestEventBase,
     allocate?: (bytes: number) => Uint8Array,
   ): Promise<Chunks | undefined> {
+    return this.#read(key, expectedLength, event, allocate === undefined ? undefined : { allocate });
+  }
+
+  /**
+   * Reads an object's metadata entry, telling the store its kind (a coordinated store keeps metadata apart from
+   * slices); like {@link get}, a failure is a miss.
+   */
+  getMetadata(key: string, event: RequestEventBase): Promise<Chunks | undefined> {
+    return this.#read(key, undefined, event, METADATA_READ);
+  }
+
+  async #read(
+    key: string,
+    expectedLength: number | undefined,
+    event: RequestEventBase,
+    options: CacheGetOptions | undefined,
+  ): Promise<Chunks | undefined> {
     const store = this.#store;
     if (store === undefined) return undefined;
     let chunks: Chunks | undefined;
     try {
-      const result = allocate === undefined ? store.get(key) : store.get(key, undefined, { allocate });
+      const result = options === undefined ? store.get(key) : store.get(key, undefined, options);
       chunks = isPromise(result) ? await this.#bounded(result, 'get') : result;
     } catch (error) {
       this.#telemetry.onCacheError({ ...event, operation: 'get', error });
@@ -300,6 +317,8 @@ export class CacheGate {
  * trust. In-process stores (`inProcess: true`) skip it: their hits are the very buffers the engine stored; so do
  * stores that checksum their own entries (`checksummed: true`, the disk store): one check per byte is enough.
  */
+/** How the engine reads metadata entries. */
+const METADATA_READ: CacheGetOptions = { kind: 'metadata' };
 const TRAILER_BYTES = 8;
 const MAGIC = 0x73666331; // 'sfc1'
 

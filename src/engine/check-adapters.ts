@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { optionError } from '../core/errors.js';
+import {
+  CACHE_STORAGE_METHODS,
+  describeGiven as describe,
+  hasMethods as has,
+  optionError,
+} from '../core/errors.js';
 
 /**
  * Refuses adapters that lack a method their port requires.
@@ -23,12 +28,12 @@ export function checkAdapters(
   logger: unknown,
   cacheKey: unknown,
 ): void {
-  const has = (value: unknown, methods: readonly string[]): boolean =>
-    typeof value === 'object' &&
-    value !== null &&
-    methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function');
-  if (cache !== undefined && cache !== false && !has(cache, STORE_METHODS))
-    throw optionError('cache', `\`false\` or a CacheStorage (${STORE_METHODS.join(', ')})`, describe(cache));
+  if (cache !== undefined && cache !== false && !has(cache, CACHE_STORAGE_METHODS))
+    throw optionError(
+      'cache',
+      `\`false\` or a CacheStorage (${CACHE_STORAGE_METHODS.join(', ')})`,
+      describe(cache),
+    );
   if (transport !== undefined && !has(transport, ['request']))
     throw optionError('transport', 'a Transport (a `request` method)', describe(transport));
   if (hooks !== undefined && !hooksOf(hooks))
@@ -41,18 +46,10 @@ export function checkAdapters(
 
 // ---------------------------------------------------------------------------------------------------------
 
-const STORE_METHODS = ['get', 'set', 'delete', 'purgeObject', 'stats', 'close'];
-
 /** Whether `hooks` is an object whose hook members (`on…`) are functions; other members are its own business. */
 function hooksOf(hooks: unknown): boolean {
   if (typeof hooks !== 'object' || hooks === null) return false;
   for (const [name, hook] of Object.entries(hooks))
     if (name.startsWith('on') && hook !== undefined && typeof hook !== 'function') return false;
   return true;
-}
-
-function describe(value: unknown): string {
-  if (typeof value !== 'object' || value === null) return String(value);
-  const keys = Object.keys(value);
-  return keys.length === 0 ? '{}' : `an object with ${keys.join(', ')}`;
 }

@@ -227,7 +227,7 @@ export class MetadataCache {
     const ticket = this.#fence.enter(objectKey);
     try {
       const generation = await this.generation(objectKey, event);
-      const chunks = await this.#store.get(metadataKey(objectKey, scope, generation), undefined, event);
+      const chunks = await this.#store.getMetadata(metadataKey(objectKey, scope, generation), event);
       const meta = chunks === undefined ? undefined : decode(chunks, objectKey, base, generation);
       // The latest entry of a scope may be any of its variants; a variant's entry must be that variant. A read
       // a purge overtook may bring the purged version back: it is dropped.

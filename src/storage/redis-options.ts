@@ -42,7 +42,10 @@ export interface RedisStorageOptions {
    * Exclusive with `url` and `client`.
    * @example { rootNodes: ['redis://10.0.0.1:6379', 'redis://10.0.0.2:6379'] }
    */
-  cluster?: { readonly rootNodes: readonly string[] };
+  cluster?: {
+    /** `redis://` or `rediss://` URLs of a few of the cluster's nodes; the rest are discovered. */
+    readonly rootNodes: readonly string[];
+  };
   /** Namespace prepended to every key; must not contain `{` or `}`. @default 'slice-fetch:' */
   prefix?: string;
   /** Upper bound on any key's TTL, in seconds: entries live until `expiresAt` or this long, whichever is first. @default 604800 (7 days) */

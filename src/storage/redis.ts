@@ -57,6 +57,7 @@ import { entryKey, indexKey, lockKey, toBuffer } from './redis-layout.js';
 import { type RedisStorageOptions, type ResolvedOptions, resolveOptions } from './redis-options.js';
 import { createOccupancySampler } from './redis-stats.js';
 
+export type { BreakerState } from '../core/circuit-breaker.js';
 export type { RedisClientLike, RedisMultiLike } from './redis-client.js';
 export type { RedisClusterLike, RedisClusterMultiLike, RedisClusterNodeLike } from './redis-cluster.js';
 export type { RedisGuardStats } from './redis-guard.js';

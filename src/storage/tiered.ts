@@ -30,6 +30,7 @@ import type {
   ByteRange,
   CacheChunks,
   CacheEntryMeta,
+  CacheGetOptions,
   CacheStats,
   CacheStorage,
 } from '../ports.js';
@@ -98,11 +99,12 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
     key: string,
     range: ByteRange | undefined,
     failures: unknown[],
+    kind?: CacheGetOptions,
   ): Promise<CacheChunks | undefined> {
     for (let k = start; k < stack.length; k++) {
       let hit: CacheChunks | undefined;
       try {
-        hit = await (stack[k] as CacheStorage).get(key, range);
+        hit = await (stack[k] as CacheStorage).get(key, range, kind);
       } catch (error) {
         failures.push(error);
         continue;
@@ -273,19 +275,20 @@ export function tieredStorage(tiers: readonly CacheStorage[], input?: TieredStor
       ? undefined
       : Math.max(...tiers.map((tier) => tier.maxBytes ?? 0)),
     // `options.allocate` is not passed down: a hit from a lower tier is promoted — kept by a tier above — so its
-    // memory must never go back to the caller's pool (CacheGetOptions).
-    get(key, range): Awaitable<CacheChunks | undefined> {
+    // memory must never go back to the caller's pool (CacheGetOptions). `options.kind` is.
+    get(key, range, options): Awaitable<CacheChunks | undefined> {
+      const kind = options?.kind === undefined ? undefined : { kind: options.kind };
       let result: Awaitable<CacheChunks | undefined>;
       try {
-        result = first.get(key, range);
+        result = first.get(key, range, kind);
       } catch (error) {
-        return readFrom(1, key, range, [error]);
+        return readFrom(1, key, range, [error], kind);
       }
       // A resident hit in a synchronous first tier (memory) is returned without a promise.
-      if (!isPromise(result)) return result ?? readFrom(1, key, range, []);
+      if (!isPromise(result)) return result ?? readFrom(1, key, range, [], kind);
       return result.then(
-        (hit) => hit ?? readFrom(1, key, range, []),
-        (error: unknown) => readFrom(1, key, range, [error]),
+        (hit) => hit ?? readFrom(1, key, range, [], kind),
+        (error: unknown) => readFrom(1, key, range, [error], kind),
       );
     },
 

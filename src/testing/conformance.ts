@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { metadataKey, sliceKey } from '../core/keys.js';
-import type { Awaitable, CacheChunks, CacheEntryMeta, CacheStorage } from '../ports.js';
+import type { Awaitable, CacheChunks, CacheEntryMeta, CacheGetOptions, CacheStorage } from '../ports.js';
 
 /** What the suite asks a factory for: a fresh, empty store sized for the case. */
 export interface CacheStorageFactoryOptions {
@@ -202,14 +202,14 @@ export function runCacheStorageConformance(
         await store.set(key(B, 1), [bytes(10, 4)], { ...meta(B, 1, 10), expiresAt: Date.now() - 60_000 });
         expect(await has(key(A, 0))).toBe(true);
         expect(await has(key(A, 1, 'etag:"v2"'))).toBe(true);
-        expect(await has(metadataKey(A))).toBe(true);
+        expect(await store.get(metadataKey(A), undefined, METADATA)).toBeDefined();
         expect(await has(key(A, 1))).toBe(false); // another version's key
         expect(await has(key(B, 1))).toBe(false); // expired when written
         expect(await store.delete(key(A, 0))).toBe(true);
         expect(await has(key(A, 0))).toBe(false);
         expect(await store.purgeObject(A)).toBe(2);
         expect(await has(key(A, 1, 'etag:"v2"'))).toBe(false);
-        expect(await has(metadataKey(A))).toBe(false);
+        expect(await store.get(metadataKey(A), undefined, METADATA)).toBeUndefined();
         expect(await has(key(B, 0))).toBe(true);
         expectChunks(await store.get(key(B, 0)), bytes(10, 3)); // asking read nothing away
       },
@@ -255,16 +255,12 @@ export function runCacheStorageConformance(
         await store.set(metadataKey(B), [json({ b: 1 })], metadataMeta(B));
 
         expect(await store.purgeObject(A)).toBe(4);
-        for (const k of [
-          key(A, 0, 'etag:"v1"'),
-          key(A, 1, 'etag:"v1"'),
-          key(A, 0, 'etag:"v2"'),
-          metadataKey(A),
-        ]) {
+        for (const k of [key(A, 0, 'etag:"v1"'), key(A, 1, 'etag:"v1"'), key(A, 0, 'etag:"v2"')]) {
           expect(await store.get(k)).toBeUndefined();
         }
+        expect(await store.get(metadataKey(A), undefined, METADATA)).toBeUndefined();
         expectChunks(await store.get(key(B, 0, 'etag:"v1"')), bytes(10, 4));
-        expectChunks(await store.get(metadataKey(B)), json({ b: 1 }));
+        expectChunks(await store.get(metadataKey(B), undefined, METADATA), json({ b: 1 }));
         expect(await store.stats()).toMatchObject({ entries: 2 });
         expect(await store.purgeObject(A)).toBe(0);
         expect(await store.purgeObject('https://conformance.test/never-written')).toBe(0);
@@ -388,9 +384,9 @@ export function runCacheStorageConformance(
         const store = await open();
         await store.set(key(A, 0), [bytes(10, 1)], meta(A, 0, 10));
         await store.set(metadataKey(A), [json({ size: 1, etag: '"é"' })], metadataMeta(A));
-        expectChunks(await store.get(metadataKey(A)), json({ size: 1, etag: '"é"' }));
+        expectChunks(await store.get(metadataKey(A), undefined, METADATA), json({ size: 1, etag: '"é"' }));
         await store.set(metadataKey(A), [json({ size: 2 })], metadataMeta(A));
-        expectChunks(await store.get(metadataKey(A)), json({ size: 2 }));
+        expectChunks(await store.get(metadataKey(A), undefined, METADATA), json({ size: 2 }));
         expectChunks(await store.get(key(A, 0)), bytes(10, 1));
       },
     );
@@ -469,6 +465,9 @@ function meta(objectKey: string, index: number, length: number, validator = 'eta
     expiresAt: Date.now() + 3_600_000,
   };
 }
+
+/** How the engine reads a metadata entry: it says so (`CacheGetOptions.kind`), and a store may route by it. */
+const METADATA: CacheGetOptions = { kind: 'metadata' };
 
 function metadataMeta(objectKey: string): CacheEntryMeta {
   return {

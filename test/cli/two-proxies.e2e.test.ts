@@ -1,8 +1,12 @@
 /**
  * Two real `slice-proxy` processes sharing one `redis-server` (R16): the second serves what the first
  * cached without asking the origin, and concurrent cold requests split across both fetch every slice past the
- * reference from the origin once (the fill claims in Redis, R12).
+ * reference from the origin once (the fill claims in Redis, R12). With `--cache coordinated` (R22) each keeps
+ * the bytes on its own disk, and a PURGE through one reaches the other's disk copy.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redisStorage } from '../../src/storage/redis.js';
 import { contentBytes } from '../support/content.js';
@@ -26,8 +30,13 @@ afterEach(() => {
   origin.resetStats();
 });
 
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Starts one proxy on the shared Redis and resolves its base URL from the "listening" log line. */
-async function startProxy(): Promise<string> {
+async function startProxy(extra: readonly string[] = ['--cache', 'redis']): Promise<string> {
   const cli = runCli('slice-proxy', [
     '--upstream',
     origin.url('/'),
@@ -37,10 +46,9 @@ async function startProxy(): Promise<string> {
     '127.0.0.1:0',
     '--slice-size',
     '64KiB',
-    '--cache',
-    'redis',
     '--redis-url',
     redis.url,
+    ...extra,
   ]);
   const line = await cli.waitForLog('listening');
   return `http://${String(line.listen)}`;
@@ -81,5 +89,44 @@ describe('two slice-proxy processes on one Redis', () => {
     const counts = origin.rangeCounts('/two/cold.bin');
     expect(counts.size).toBe(12);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
+  });
+});
+
+/** How long to wait for a write to land or a purge notice to arrive (a poll every 50 ms). */
+const WAIT = { timeout: 5000, interval: 50 };
+
+describe('two slice-proxy processes with --cache coordinated (bytes on their own disks, Redis coordinating)', () => {
+  it('serves warm from each disk, and a PURGE through one makes the other drop its disk copy', async () => {
+    const coordinated = (): string[] => {
+      const dir = mkdtempSync(join(tmpdir(), 'slice-proxy-coordinated-'));
+      dirs.push(dir);
+      return ['--cache', 'coordinated', '--cache-dir', dir, '--purge-token', 't'];
+    };
+    const [first, second] = await Promise.all([startProxy(coordinated()), startProxy(coordinated())]);
+    // Validators that cannot tell the two versions apart, fresh for an hour: only the purge can.
+    const fixed = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
+    const size = 4 * SLICE + 7;
+    origin.setObject('/two/coordinated.bin', { size, seed: 1, ...fixed });
+    for (const proxy of [first, second]) {
+      expect((await body(`${proxy}/two/coordinated.bin`)).equals(contentBytes(1, 0, size - 1))).toBe(true);
+      // Each proxy's own disk serves it once its writes landed.
+      await vi.waitFor(async () => {
+        const res = await fetch(`${proxy}/two/coordinated.bin`);
+        await res.arrayBuffer();
+        expect(res.headers.get('x-slice-cache')).toBe('HIT');
+      }, WAIT);
+    }
+    origin.setObject('/two/coordinated.bin', { size, seed: 2, ...fixed });
+    const purged = await fetch(`${first}/two/coordinated.bin`, {
+      method: 'PURGE',
+      headers: { authorization: 'Bearer t' },
+    });
+    expect(purged.status).toBe(200);
+    expect((await body(`${first}/two/coordinated.bin`)).equals(contentBytes(2, 0, size - 1))).toBe(true);
+    await vi.waitFor(
+      async () =>
+        expect((await body(`${second}/two/coordinated.bin`)).equals(contentBytes(2, 0, size - 1))).toBe(true),
+      WAIT,
+    );
   });
 });
