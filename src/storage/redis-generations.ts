@@ -68,28 +68,57 @@ export function withGenerations(store: RedisStorage, deps: RedisGenerationsDeps)
 
   /** Counts subscriptions: an attempt that a later unsubscribe overtook tears down what it made. */
   let epoch = 0;
+  /** The subscription being made: `close()` waits for it, so that a connection it opens is closed too. */
+  let making: Promise<void> = Promise.resolve();
 
-  async function subscribe(attempt: number, mine: number): Promise<void> {
+  function startSubscribing(tries: number, mine: number): void {
+    making = subscribe(tries, mine);
+  }
+
+  async function subscribe(tries: number, mine: number): Promise<void> {
     let sub: Subscriber | undefined;
     try {
-      const [master] = await link.masters();
+      // Another master on each retry: after a failover the first one may be gone (the slot map heals meanwhile).
+      const masters = await link.masters();
+      const master = masters[tries % Math.max(1, masters.length)];
       const duplicate = (master as { duplicate?: unknown } | undefined)?.duplicate;
       if (typeof duplicate !== 'function' || mine !== epoch) return;
-      sub = duplicate.call(master) as Subscriber;
-      subscriber = sub;
-      sub.on('error', deps.onError); // an 'error' without a listener would crash the process
-      await sub.connect();
-      // node-redis subscribes again by itself after a reconnect.
-      await sub.subscribe(channel, onMessage);
-      if (mine !== epoch) destroy(sub);
+      const made = duplicate.call(master) as Subscriber;
+      sub = made;
+      // An 'error' without a listener would crash the process. A subscriber that loses its node is replaced,
+      // not left to reconnect to an address a failover may have retired.
+      made.on('error', (error) => {
+        deps.onError(error);
+        if (subscriber === made && mine === epoch) resubscribe(made, tries, mine);
+      });
+      // Not `subscriber` until connected: node-redis cannot destroy a client still connecting (it goes on
+      // connecting), so an unsubscribe meanwhile leaves it to this attempt, which closes it below.
+      await made.connect();
+      if (mine !== epoch) {
+        destroy(made);
+        return;
+      }
+      subscriber = made;
+      await made.subscribe(channel, onMessage);
+      if (mine !== epoch) destroy(made);
     } catch (error) {
       if (sub !== undefined) destroy(sub);
       if (mine !== epoch) return;
       deps.onError(error);
-      subscriber = undefined;
-      retry = setTimeout(() => void subscribe(attempt + 1, mine), Math.min(100 * 2 ** attempt, 5000));
+      if (subscriber === sub) subscriber = undefined;
+      retry = setTimeout(() => startSubscribing(tries + 1, mine), backoffMs(tries));
       retry.unref();
     }
+  }
+
+  /** The subscriber's connection failed: drop it and subscribe again through the (healing) slot map. */
+  function resubscribe(lost: Subscriber, tries: number, mine: number): void {
+    subscriber = undefined;
+    destroy(lost);
+    link.heal();
+    clearTimeout(retry);
+    retry = setTimeout(() => startSubscribing(tries + 1, mine), backoffMs(tries));
+    retry.unref();
   }
 
   /** Nobody listens any more: the subscriber connection goes (a later listener opens a new one). */
@@ -133,7 +162,14 @@ export function withGenerations(store: RedisStorage, deps: RedisGenerationsDeps)
     async purgeObject(objectKey) {
       const key = generationKey(prefix, objectKey);
       const generation = newGeneration();
-      await run('purge', () => link.send(key, ['SET', key, generation, 'PX', px], STRINGS));
+      const moved = await guard.run(
+        'purge',
+        () => link.send(key, ['SET', key, generation, 'PX', px], STRINGS),
+        // A full Redis refuses the SET but still deletes: without the key every load makes a one-off
+        // generation (misses, never the purged bytes) until Redis takes writes again.
+        { open: bypassed, refused: () => REFUSED },
+      );
+      if (moved === REFUSED) await run('purge', () => link.send(key, ['DEL', key], STRINGS));
       try {
         // Counts the entries the index still names; those it lost to eviction are unreadable all the same.
         return await store.purgeObject(objectKey);
@@ -150,7 +186,7 @@ export function withGenerations(store: RedisStorage, deps: RedisGenerationsDeps)
       listeners.add(listener);
       if (!subscribing && !closed) {
         subscribing = true;
-        void subscribe(0, epoch);
+        startSubscribing(0, epoch);
       }
       return () => {
         listeners.delete(listener);
@@ -162,6 +198,9 @@ export function withGenerations(store: RedisStorage, deps: RedisGenerationsDeps)
       closed = true;
       listeners.clear();
       unsubscribeAll();
+      // A subscription still being made closes what it opened once its connection is up (bounded: a Redis
+      // that never answers must not hold the close).
+      await within(making, CLOSE_WAIT_MS);
       await store.close();
     },
   };
@@ -218,6 +257,23 @@ function destroy(sub: Subscriber): void {
 
 /** The SET of a generation was refused (Redis is full). */
 const REFUSED = Symbol('refused');
+
+/** How long `close()` waits for a subscription still being made. */
+const CLOSE_WAIT_MS = 2000;
+
+function backoffMs(tries: number): number {
+  return Math.min(100 * 2 ** tries, 5000);
+}
+
+/** Resolves when `work` settles or `ms` passed, whichever is first; leaves no timer behind. */
+async function within(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function bypassed(): never {
   throw new SliceFetchError('ERR_SLICE_CACHE', 'Redis generation skipped: Redis is bypassed.');
