@@ -69,6 +69,11 @@ export interface CacheStats {
   readonly entries: number;
   /** Per-tier stats, for stores made of other stores. */
   readonly tiers?: readonly CacheStats[];
+  /**
+   * The state of the store's circuit breaker, for stores that have one (Redis): `open` while it answers without
+   * asking the server, `half-open` while one probe is out.
+   */
+  readonly breaker?: 'closed' | 'half-open' | 'open';
 }
 
 /**

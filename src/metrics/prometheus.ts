@@ -175,6 +175,11 @@ export function prometheusMetrics(options: PrometheusMetricsOptions = {}): Prome
     };
     occupancy('cache_bytes', 'Bytes held by the cache.', (s) => s.bytes);
     occupancy('cache_entries', 'Entries held by the cache.', (s) => s.entries);
+    occupancy(
+      'cache_breaker_state',
+      "The store's circuit breaker, its worst tier's for a store of stores: 0 closed (or none), 1 half-open, 2 open.",
+      breakerLevel,
+    );
   }
 
   return {
@@ -234,4 +239,10 @@ const DEFAULT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 function statusOf(status: number | undefined): string {
   return status === undefined ? 'error' : String(status);
+}
+
+/** 0 closed (or no breaker), 1 half-open, 2 open: the worst of the store's and its tiers'. */
+function breakerLevel(stats: CacheStats): number {
+  const own = stats.breaker === 'open' ? 2 : stats.breaker === 'half-open' ? 1 : 0;
+  return Math.max(own, ...(stats.tiers ?? []).map(breakerLevel));
 }

@@ -64,7 +64,7 @@ export type { RedisGuardStats } from './redis-guard.js';
 export type { RedisStorageOptions } from './redis-options.js';
 
 /** What the Redis store's `stats()` reports: occupancy, and how its calls to Redis fared. */
-export interface RedisStats extends CacheStats, RedisGuardStats {}
+export interface RedisStats extends Omit<CacheStats, 'breaker'>, RedisGuardStats {}
 
 /** A {@link CacheStorage} backed by Redis or a Redis Cluster, with a pipelined multi-get. */
 export interface RedisStorage extends CacheStorage {

@@ -7,6 +7,8 @@
  */
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { memoryStorage, tieredStorage } from '../../src/index.js';
+import { prometheusMetrics } from '../../src/metrics/prometheus.js';
 import type { Logger } from '../../src/ports.js';
 import { type RedisStorage, redisStorage } from '../../src/storage/redis.js';
 import { closeFetchers, drain, KiB, makeFetcher } from '../engine/e2e-helpers.js';
@@ -86,6 +88,14 @@ describe('the circuit breaker, with a hung Redis (SIGSTOP)', () => {
       expect(stats.timeouts).toBeLessThanOrEqual(3 + 3 * CONCURRENCY);
       expect(stats.shortCircuited).toBeGreaterThan(2 * slices);
       expect(logger.lines.filter((line) => line.level === 'warn')).toHaveLength(1);
+      // And /metrics says so, for the store alone and as a tier of another (2 = open).
+      for (const cache of [store, tieredStorage([memoryStorage(), store])]) {
+        const { registry } = prometheusMetrics({ cache });
+        expect(
+          (await (await registry.getSingleMetric('slice_fetch_cache_breaker_state')?.get())?.values[0])
+            ?.value,
+        ).toBe(2);
+      }
     } finally {
       redis.resume();
     }
