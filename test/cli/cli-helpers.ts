@@ -86,6 +86,31 @@ export function runCli(name: string, args: readonly string[], options: RunOption
 }
 
 /**
+ * Starts `slice-proxy` in front of `upstream` on loopback ports of its own choosing (64 KiB slices) with `args`
+ * on top, and resolves once it listens: the process and its base URL.
+ *
+ * @example
+ * const { base } = await startSliceProxy(origin.url('/'), ['--cache', 'redis', '--redis-url', redis.url]);
+ */
+export async function startSliceProxy(
+  upstream: string,
+  args: readonly string[],
+): Promise<{ readonly cli: Cli; readonly base: string }> {
+  const cli = runCli('slice-proxy', [
+    '--upstream',
+    upstream,
+    '--listen',
+    '127.0.0.1:0',
+    '--admin',
+    '127.0.0.1:0',
+    '--slice-size',
+    '64KiB',
+    ...args,
+  ]);
+  return { cli, base: `http://${String((await cli.waitForLog('listening')).listen)}` };
+}
+
+/**
  * Runs a CLI to completion.
  *
  * @example

@@ -12,7 +12,7 @@ import { redisStorage } from '../../src/storage/redis.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
-import { killAll, runCli } from './cli-helpers.js';
+import { killAll, startSliceProxy } from './cli-helpers.js';
 
 const KiB = 1024;
 const SLICE = 64 * KiB;
@@ -35,23 +35,9 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts one proxy on the shared Redis and resolves its base URL from the "listening" log line. */
+/** Starts one proxy on the shared Redis and resolves its base URL. */
 async function startProxy(extra: readonly string[] = ['--cache', 'redis']): Promise<string> {
-  const cli = runCli('slice-proxy', [
-    '--upstream',
-    origin.url('/'),
-    '--listen',
-    '127.0.0.1:0',
-    '--admin',
-    '127.0.0.1:0',
-    '--slice-size',
-    '64KiB',
-    '--redis-url',
-    redis.url,
-    ...extra,
-  ]);
-  const line = await cli.waitForLog('listening');
-  return `http://${String(line.listen)}`;
+  return (await startSliceProxy(origin.url('/'), ['--redis-url', redis.url, ...extra])).base;
 }
 
 async function body(url: string): Promise<Buffer> {
