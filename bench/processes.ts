@@ -34,6 +34,26 @@ export interface Clients {
  * const clients = await buildClients('/tmp/bench/clients');
  * ```
  */
+/**
+ * esbuild options of every bench bundle: one ES module for Node 20 with its dependencies inside. undici is
+ * CommonJS, so its `require('node:…')` calls need a real `require` inside the module (the banner).
+ *
+ * @example
+ * ```ts
+ * await build({ ...NODE_ESM_BUNDLE, entryPoints: ['bench/disk-scale/child.ts'], outfile: '/tmp/child.mjs' });
+ * ```
+ */
+export const NODE_ESM_BUNDLE = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  logLevel: 'error',
+  banner: {
+    js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+  },
+} as const;
+
 export async function buildClients(outDir: string): Promise<Clients> {
   // esbuild comes with tsup/tsx; imported lazily so type-checking the bench never needs it at load time.
   const { build } = await import('esbuild');
@@ -42,43 +62,21 @@ export async function buildClients(outDir: string): Promise<Clients> {
     entryPoints: ['slice', 'undici', 'store'].map((name) => join(here, 'clients', `${name}.ts`)),
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
+    ...NODE_ESM_BUNDLE,
     sourcemap: 'linked',
-    logLevel: 'error',
-    // undici is CommonJS: its `require('node:…')` calls need a real `require` inside an ES module bundle.
-    banner: {
-      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    },
   });
   // Its own build: entry points in two directories would move every output under their common ancestor.
   await build({
     entryPoints: [join(here, '..', 'src', 'cli', 'slice-proxy.ts')],
     outfile: join(outDir, 'slice-proxy.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    banner: {
-      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    },
+    ...NODE_ESM_BUNDLE,
   });
   // Case 5's servers, a directory of their own for the same reason.
   await build({
     entryPoints: ['handler-server', 'bare-server'].map((name) => join(here, 'servers', `${name}.ts`)),
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'error',
-    banner: {
-      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-    },
+    ...NODE_ESM_BUNDLE,
   });
   return {
     slice: join(outDir, 'slice.mjs'),
