@@ -19,12 +19,12 @@ export interface IndexEntry {
   readonly expiresAt: number;
 }
 
-/** The index entry of a file with this header. */
-export function indexEntryOf(header: Header): IndexEntry {
+/** The index entry of a file with this header (`objectKey`: the header's, or an equal string shared by more). */
+export function indexEntryOf(header: Header, objectKey = header.objectKey): IndexEntry {
   return {
     bytes: header.length,
     fileBytes: header.bodyOffset + header.length,
-    objectKey: header.objectKey,
+    objectKey,
     expiresAt: header.expiresAt,
   };
 }

@@ -46,6 +46,7 @@ const STALE_TEMP_MS = 60 * 60 * 1000;
 export async function scanDir(dir: string, options: ScanOptions): Promise<FoundEntry[] | undefined> {
   const top = await list(dir);
   const found: FoundEntry[] = [];
+  const objectKeys = new Map<string, string>();
   const probe = Buffer.allocUnsafe(HEADER_PROBE);
   let sliceStarted = performance.now();
   for (const first of top.filter((name) => FAN_NAME.test(name))) {
@@ -61,7 +62,16 @@ export async function scanDir(dir: string, options: ScanOptions): Promise<FoundE
         try {
           const header = scanFile(path, probe, options);
           if (header !== undefined) {
-            found.push({ key: header.key, storedAt: header.storedAt, entry: indexEntryOf(header) });
+            // Heap per entry (BENCHMARKS.md "Disk store at edge scale"): the key is a copy of its own — the file
+            // name is a slice of the whole path, which it would keep alive — and an object's entries share one
+            // string of its key instead of a parsed copy each.
+            let objectKey = objectKeys.get(header.objectKey);
+            if (objectKey === undefined) {
+              objectKey = header.objectKey;
+              objectKeys.set(objectKey, objectKey);
+            }
+            const entry = indexEntryOf(header, objectKey);
+            found.push({ key: ownCopy(header.key), storedAt: header.storedAt, entry });
           }
         } catch (error) {
           options.logger?.warn({ path, error }, 'fsStorage skipped an unreadable cache file');
@@ -103,4 +113,9 @@ function scanFile(path: string, probe: Buffer, options: ScanOptions): Header | u
   }
   unlinkQuietSync(path);
   return undefined;
+}
+
+/** A flat copy of an ASCII string (a cache key), holding no reference to the string it was sliced from. */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
 }
