@@ -4,42 +4,12 @@
  * the schema's sentence, and the value stays a proxy key — the engine never sees it. Guards the gap where the
  * handler could drop stalled clients but slice-proxy had no way to set how soon.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { loadProxyConfig, PROXY_USAGE } from '../../src/cli/load-proxy-config.js';
-import { engineOptions, PROXY_OPTION_DOCS, type SliceProxyConfig } from '../../src/cli/proxy-config.js';
-import { isSliceFetchError } from '../../src/core/errors.js';
+import { describe, expect, it } from 'vitest';
+import { PROXY_USAGE } from '../../src/cli/load-proxy-config.js';
+import { engineOptions, PROXY_OPTION_DOCS } from '../../src/cli/proxy-config.js';
+import { load, refusal, yamlFiles } from './config-helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'proxy-config-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let files = 0;
-/** Writes `text` to a fresh YAML file and returns its path. */
-function yamlFile(text: string): string {
-  const file = join(dir, `config-${files++}.yaml`);
-  writeFileSync(file, text);
-  return file;
-}
-
-async function load(argv: readonly string[]): Promise<SliceProxyConfig> {
-  const config = await loadProxyConfig(argv);
-  if (config === 'help' || config === 'version') throw new Error(`unexpected ${config}`);
-  return config;
-}
-
-/** The `ERR_SLICE_CONFIG` message `argv` is refused with. */
-async function refusal(argv: readonly string[]): Promise<string> {
-  try {
-    await loadProxyConfig(argv);
-  } catch (error) {
-    if (isSliceFetchError(error) && error.code === 'ERR_SLICE_CONFIG') return error.message;
-    throw error;
-  }
-  throw new Error(`accepted: ${argv.join(' ')}`);
-}
-
+const yamlFile = yamlFiles('proxy-config-');
 const UPSTREAM = ['--upstream', 'http://127.0.0.1:1'];
 
 describe('slice-proxy sendTimeoutMs', () => {

@@ -4,41 +4,11 @@
  * `--min-size`, `--forward-header`, `--pass-through`, `--tls-cert`/`--tls-key` — one schema, flags over the
  * file, the schema's sentence for a bad value — and sizes with units in flags and YAML alike.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { loadProxyConfig } from '../../src/cli/load-proxy-config.js';
-import type { SliceProxyConfig } from '../../src/cli/proxy-config.js';
+import { describe, expect, it } from 'vitest';
 import { parseSize } from '../../src/cli/sizes.js';
-import { isSliceFetchError } from '../../src/core/errors.js';
+import { load, refusal, yamlFiles } from './config-helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'proxy-options-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-let files = 0;
-function yamlFile(text: string): string {
-  const file = join(dir, `config-${files++}.yaml`);
-  writeFileSync(file, text);
-  return file;
-}
-
-async function load(argv: readonly string[]): Promise<SliceProxyConfig> {
-  const config = await loadProxyConfig(argv);
-  if (config === 'help' || config === 'version') throw new Error(`unexpected ${config}`);
-  return config;
-}
-
-async function refusal(argv: readonly string[]): Promise<string> {
-  try {
-    await loadProxyConfig(argv);
-  } catch (error) {
-    if (isSliceFetchError(error) && error.code === 'ERR_SLICE_CONFIG') return error.message;
-    throw error;
-  }
-  throw new Error(`accepted: ${argv.join(' ')}`);
-}
-
+const yamlFile = yamlFiles('proxy-options-');
 const UPSTREAM = ['--upstream', 'http://127.0.0.1:1'];
 
 describe('the handler options in YAML and flags', () => {

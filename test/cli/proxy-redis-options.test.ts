@@ -3,33 +3,11 @@
  * `--redis-cluster` (repeated or comma-separated), exclusive with `redisUrl`; and no byte cap on Redis unless
  * `store.maxBytes` / `--cache-size` says so (memory and disk tiers still default to 256 MiB).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { loadProxyConfig } from '../../src/cli/load-proxy-config.js';
-import type { SliceProxyConfig } from '../../src/cli/proxy-config.js';
-import { isSliceFetchError } from '../../src/core/errors.js';
+import { describe, expect, it } from 'vitest';
+import { load, refusal, yamlFiles } from './config-helpers.js';
 
+const yamlFile = yamlFiles('proxy-redis-options-');
 const UPSTREAM = ['--upstream', 'http://127.0.0.1:8000'];
-const dir = mkdtempSync(join(tmpdir(), 'proxy-redis-options-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function load(argv: readonly string[]): Promise<SliceProxyConfig> {
-  const config = await loadProxyConfig(argv);
-  if (config === 'help' || config === 'version') throw new Error(`unexpected ${config}`);
-  return config;
-}
-
-async function refusal(argv: readonly string[]): Promise<string> {
-  try {
-    await loadProxyConfig(argv);
-  } catch (error) {
-    if (isSliceFetchError(error) && error.code === 'ERR_SLICE_CONFIG') return error.message;
-    throw error;
-  }
-  throw new Error(`accepted: ${argv.join(' ')}`);
-}
 
 describe('slice-proxy Redis options', () => {
   it('names a cluster with --redis-cluster, repeated or comma-separated', async () => {
@@ -49,9 +27,7 @@ describe('slice-proxy Redis options', () => {
   });
 
   it('names a cluster with store.redisCluster in YAML', async () => {
-    const file = join(dir, 'cluster.yaml');
-    writeFileSync(
-      file,
+    const file = yamlFile(
       'upstream: http://127.0.0.1:8000\nstore:\n  type: tiered\n  redisCluster: [redis://a:6379, redis://b:6379]\n',
     );
     const config = await load(['--config', file]);
