@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { redisStorage } from '../../src/storage/redis.js';
+import { FIXED_VALIDATORS } from '../engine/purge-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
@@ -90,9 +91,8 @@ describe('two slice-proxy processes with --cache coordinated (bytes on their own
     };
     const [first, second] = await Promise.all([startProxy(coordinated()), startProxy(coordinated())]);
     // Validators that cannot tell the two versions apart, fresh for an hour: only the purge can.
-    const fixed = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
     const size = 4 * SLICE + 7;
-    origin.setObject('/two/coordinated.bin', { size, seed: 1, ...fixed });
+    origin.setObject('/two/coordinated.bin', { size, seed: 1, ...FIXED_VALIDATORS });
     for (const proxy of [first, second]) {
       expect((await body(`${proxy}/two/coordinated.bin`)).equals(contentBytes(1, 0, size - 1))).toBe(true);
       // Each proxy's own disk serves it once its writes landed.
@@ -102,7 +102,7 @@ describe('two slice-proxy processes with --cache coordinated (bytes on their own
         expect(res.headers.get('x-slice-cache')).toBe('HIT');
       }, WAIT);
     }
-    origin.setObject('/two/coordinated.bin', { size, seed: 2, ...fixed });
+    origin.setObject('/two/coordinated.bin', { size, seed: 2, ...FIXED_VALIDATORS });
     const purged = await fetch(`${first}/two/coordinated.bin`, {
       method: 'PURGE',
       headers: { authorization: 'Bearer t' },

@@ -22,11 +22,10 @@ import { tieredStorage } from '../../src/storage/tiered.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
-import { closeFetchers, drain, KiB, makeFetcher } from './e2e-helpers.js';
+import { closeFetchers, KiB, makeFetcher } from './e2e-helpers.js';
+import { FIXED_VALIDATORS as FIXED, readThrough as read, servesVersion } from './purge-helpers.js';
 
 const SLICE = 64 * KiB;
-/** Validators that stay the same when the content changes, and metadata fresh for an hour. */
-const FIXED = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
 
 let origin: TestOrigin;
 let redis: TestRedisServer;
@@ -68,22 +67,6 @@ async function listening(prefix: string, count: number): Promise<void> {
   await expect
     .poll(async () => Number((await raw.pubSubNumSub(channel))[channel]), { timeout: 5000 })
     .toBe(count);
-}
-
-/** Reads `url` (whole, or `range`) through `fetcher`: the bytes, and the `x-slice-cache` it was marked with. */
-async function read(fetcher: InternalSliceFetcher, url: string, range?: string) {
-  const res = await fetcher.fetch(url, range === undefined ? {} : { range });
-  const { bytes, error } = await drain(res);
-  expect(error).toBeUndefined();
-  return { bytes, status: res.headers.get('x-slice-cache') };
-}
-
-/** Polls `fetcher` until it serves version `seed` of the whole object (a notice in flight is a poll or two). */
-async function servesVersion(fetcher: InternalSliceFetcher, url: string, seed: number, size: number) {
-  const expected = contentBytes(seed, 0, size - 1);
-  await expect
-    .poll(async () => (await read(fetcher, url)).bytes.equals(expected), { timeout: 5000 })
-    .toBe(true);
 }
 
 describe('a purge under Redis memory pressure (regression: eviction of the index set left old slices servable)', () => {

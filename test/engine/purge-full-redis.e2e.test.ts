@@ -14,10 +14,9 @@ import { closeFetchers, drain, KiB, makeFetcher } from '../engine/e2e-helpers.js
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
+import { FIXED_VALIDATORS as FIXED } from './purge-helpers.js';
 
 const SLICE = 64 * KiB;
-/** Validators that stay the same when the content changes: only the purge tells the versions apart. */
-const FIXED = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
 
 let origin: TestOrigin;
 let redis: TestRedisServer;

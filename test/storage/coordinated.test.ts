@@ -16,14 +16,13 @@ import { fsStorage } from '../../src/storage/fs.js';
 import { memoryStorage } from '../../src/storage/memory.js';
 import { redisStorage } from '../../src/storage/redis.js';
 import { runCacheStorageConformance } from '../../src/testing/conformance.js';
-import { closeFetchers, drain, KiB, makeFetcher } from '../engine/e2e-helpers.js';
+import { closeFetchers, KiB, makeFetcher } from '../engine/e2e-helpers.js';
+import { FIXED_VALIDATORS as FIXED, readThrough as read } from '../engine/purge-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisServer, type TestRedisServer } from '../support/redis-server.js';
 
 const SLICE = 64 * KiB;
-/** Validators that stay the same when the content changes, and metadata fresh for an hour: only a purge tells. */
-const FIXED = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
 
 let redis: TestRedisServer;
 let origin: TestOrigin;
@@ -62,13 +61,6 @@ function node(prefix: string): CacheStorage {
   });
   stores.push(store);
   return store;
-}
-
-async function read(fetcher: InternalSliceFetcher, url: string) {
-  const res = await fetcher.fetch(url);
-  const { bytes, error } = await drain(res);
-  expect(error).toBeUndefined();
-  return { bytes, status: res.headers.get('x-slice-cache') };
 }
 
 /** Calls per command since the last `CONFIG RESETSTAT` (`INFO commandstats`). */

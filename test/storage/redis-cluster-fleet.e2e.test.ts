@@ -29,15 +29,14 @@ import { generationKey } from '../../src/storage/redis-generations.js';
 import { indexKey, lockKey } from '../../src/storage/redis-layout.js';
 import { tieredStorage } from '../../src/storage/tiered.js';
 import { killAll, startSliceProxy } from '../cli/cli-helpers.js';
-import { closeFetchers, drain, KiB, MiB, makeFetcher } from '../engine/e2e-helpers.js';
+import { closeFetchers, KiB, MiB, makeFetcher } from '../engine/e2e-helpers.js';
+import { FIXED_VALIDATORS as FIXED, readThrough as read, servesVersion } from '../engine/purge-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
 import type { TestRedisServer } from '../support/redis-server.js';
 
 const SLICE = 64 * KiB;
-/** Validators that stay the same when the content changes, and metadata fresh for an hour. */
-const FIXED = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
 /** The Redis store's default claim lifetime, which `slice-proxy` uses. */
 const LOCK_MS = 5000;
 /** The key prefix `slice-proxy` uses. */
@@ -114,37 +113,6 @@ function fetcherOn(cache: CacheStorage): InternalSliceFetcher {
   return makeFetcher({ cache, sliceSize: SLICE, concurrency: 4 });
 }
 
-/** Reads `url` (whole, or `range`) through `fetcher`: the bytes, and the `x-slice-cache` it was marked with. */
-async function read(fetcher: InternalSliceFetcher, url: string, range?: string) {
-  const res = await fetcher.fetch(url, range === undefined ? {} : { range });
-  const { bytes, error } = await drain(res);
-  expect(error).toBeUndefined();
-  return { bytes, status: res.headers.get('x-slice-cache') };
-}
-
-/**
- * Polls `fetcher` until it serves version `next` of the whole object (a notice in flight is a poll or two).
- * With `previous`, every answer before that must be the whole of version `previous`, never anything else: for
- * a fetcher that holds every slice of `previous`, so nothing can mix the two versions meanwhile.
- */
-async function servesVersion(
-  fetcher: InternalSliceFetcher,
-  url: string,
-  next: number,
-  size: number,
-  previous?: number,
-) {
-  const expected = contentBytes(next, 0, size - 1);
-  const old = previous === undefined ? undefined : contentBytes(previous, 0, size - 1);
-  await expect
-    .poll(async () => {
-      const { bytes } = await read(fetcher, url);
-      if (old !== undefined && !bytes.equals(expected)) expect(bytes.equals(old)).toBe(true);
-      return bytes.equals(expected);
-    }, WAIT)
-    .toBe(true);
-}
-
 /** The `{<tag>}` every Redis key of the object at `url` carries. */
 function tagOf(url: string): string {
   return `{${objectKeyPrefix(normalizeObjectUrl(url))}}`;
@@ -208,7 +176,7 @@ describe('a purge on a Redis Cluster under maxmemory pressure (allkeys-lru on ev
       expect((await read(one, url)).bytes.equals(contentBytes(2, 0, size - 1))).toBe(true);
       // Until its notice comes, the other may still read what is left of the old generation (and fill the rest
       // from the origin, whose validators cannot tell): poll for the new version.
-      await servesVersion(two, url, 2, size);
+      await servesVersion(two, url, 2, size, { wait: WAIT });
       // A fetcher started after the purge, and ranges through every fetcher: the new version only.
       const later = fetcherOn(clusterStore(prefix));
       for (const fetcher of [one, two, later])
@@ -255,7 +223,7 @@ describe('tiered memory + Redis Cluster on two fetchers', () => {
 
     origin.setObject(path, { size, seed: 4, ...FIXED });
     expect(await one.purge(url)).toBeGreaterThan(0);
-    await servesVersion(two, url, 4, size, 3);
+    await servesVersion(two, url, 4, size, { previous: 3, wait: WAIT });
     // The new version is what the second now keeps: again, and from a fetcher started afterwards.
     expect((await read(two, url)).bytes.equals(contentBytes(4, 0, size - 1))).toBe(true);
     const later = fetcherOn(kept(tieredStorage([memoryStorage(), clusterStore(prefix)])));

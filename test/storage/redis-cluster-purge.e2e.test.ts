@@ -17,6 +17,7 @@ import { redisStorage } from '../../src/storage/redis.js';
 import { generationKey } from '../../src/storage/redis-generations.js';
 import { tieredStorage } from '../../src/storage/tiered.js';
 import { closeFetchers, drain, KiB, makeFetcher } from '../engine/e2e-helpers.js';
+import { FIXED_VALIDATORS as FIXED } from '../engine/purge-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
@@ -25,7 +26,6 @@ import type { TestRedisServer } from '../support/redis-server.js';
 const SLICE = 64 * KiB;
 const PREFIX = 'rvc:';
 const CHANNEL = `${PREFIX}#purge`;
-const FIXED = { etag: null, lastModified: 'Mon, 01 Jan 2024 00:00:00 GMT', cacheControl: 'max-age=3600' };
 
 let cluster: TestRedisCluster;
 let origin: TestOrigin;
