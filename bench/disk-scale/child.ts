@@ -39,6 +39,7 @@ fullGc();
 if (input.snapshotDir !== undefined) writeHeapSnapshot(join(input.snapshotDir, 'before.heapsnapshot'));
 fullGc();
 const heapBefore = process.memoryUsage().heapUsed;
+const offHeapBefore = process.memoryUsage().arrayBuffers;
 const rssBefore = process.memoryUsage.rss();
 const loop = monitorEventLoopDelay({ resolution: 5 });
 
@@ -50,15 +51,14 @@ loop.enable();
 let readyMs = Number.NaN;
 const ready = store.ready.then(() => {
   readyMs = performance.now() - t0;
-  // Not at once: the scan's last synchronous step (sorting and adopting every entry found) is only recorded by
-  // the histogram's next timer tick.
+  // Not at once: the scan's last synchronous step is only recorded by the histogram's next timer tick.
   setTimeout(() => loop.disable(), 50);
 });
 let heapPeak = getHeapStatistics().used_heap_size;
 const sampler = setInterval(() => {
   heapPeak = Math.max(heapPeak, getHeapStatistics().used_heap_size);
 }, 20);
-const hasValue = store.has?.(input.firstKey); // synchronous in fsStorage
+const hasValue = store.has?.(input.firstKey); // synchronous in fsStorage: loads the key's directory first
 const hasSettledMs = performance.now() - t0;
 const statsEarly = Promise.resolve(store.stats()).then((s) => ({
   returned: { entries: s.entries, bytes: s.bytes },
@@ -95,6 +95,7 @@ const remaining = input.entries + 1 - input.purge.keys.length; // + the key `set
 
 fullGc();
 const heapAfter = process.memoryUsage().heapUsed;
+const offHeapAfter = process.memoryUsage().arrayBuffers;
 const rssAfter = process.memoryUsage.rss();
 if (input.snapshotDir !== undefined) writeHeapSnapshot(join(input.snapshotDir, 'after.heapsnapshot'));
 
@@ -116,6 +117,8 @@ const result: ChildResult = {
   heapAfter,
   heapPeak,
   heapLimit: getHeapStatistics().heap_size_limit,
+  offHeapBefore,
+  offHeapAfter,
   rssBefore,
   rssAfter,
   rssPeak: vmHwm(),

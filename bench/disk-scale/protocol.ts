@@ -51,7 +51,7 @@ export interface ChildResult {
   readonly readyMs: number;
   /** `get`s of random known keys issued one after another while the scan ran. */
   readonly duringScan: Latency & { readonly misses: number };
-  /** Event-loop delay from construction to 50 ms after `ready` (the scan's synchronous slices and its final merge), ms. */
+  /** Event-loop delay from construction to 50 ms after `ready` (the scan's synchronous slices), ms. */
   readonly loopDelay: { readonly p99Ms: number; readonly maxMs: number };
   readonly afterReady: Latency & { readonly misses: number };
   /** After a forced GC, before construction and after `ready`. */
@@ -61,11 +61,15 @@ export interface ChildResult {
   readonly heapPeak: number;
   /** V8's `heap_size_limit` in the child (Node's default, no `--max-old-space-size`). */
   readonly heapLimit: number;
+  /** `process.memoryUsage().arrayBuffers` after a forced GC, before construction and after `ready`: memory
+   * off the garbage-collected heap (the index's typed arrays). */
+  readonly offHeapBefore: number;
+  readonly offHeapAfter: number;
   readonly rssBefore: number;
   readonly rssAfter: number;
   /** VmHWM: the peak RSS of the child. */
   readonly rssPeak: number;
-  /** `has(firstKey)` right after construction (the index is empty until the scan ends). */
+  /** `has(firstKey)` right after construction, before the scan has read any directory. */
   readonly hasEarly: EarlyCall<boolean>;
   readonly statsEarly: EarlyCall<{ readonly entries: number; readonly bytes: number }>;
   /** `set` of a new key right after construction: `written` once it settles (see `settledMs`). */

@@ -48,7 +48,7 @@ import {
   writeAtomically,
 } from './fs-io.js';
 import { type FsStorageOptions, resolveFsOptions } from './fs-options.js';
-import { scanDir } from './fs-scan.js';
+import { IndexLoader } from './fs-scan.js';
 
 export type { FsStorageOptions } from './fs-options.js';
 
@@ -56,8 +56,11 @@ export type { FsStorageOptions } from './fs-options.js';
 export interface FsStorage extends CacheStorage {
   /**
    * Settles when the start-up scan of `dir` has rebuilt the index; rejects (with `ERR_SLICE_CACHE`) when
-   * `dir` cannot be created or listed. Awaiting it is optional: `get` never waits for the scan, and `set`,
-   * `delete`, `purgeObject` and `stats` wait for it themselves (they need the full index).
+   * `dir` cannot be created or listed. Awaiting it is optional: no method waits for the scan. `get` and `set`
+   * work without the index; `has`, `delete` and `purgeObject` first load the one directory their key lives
+   * in (every file of one object shares it) when the scan has not reached it yet; eviction keeps the entries
+   * known so far within `maxBytes` and catches up as the scan finds more; `stats()` counts the entries found
+   * so far.
    */
   readonly ready: Promise<void>;
 }
@@ -91,6 +94,7 @@ class FsStore implements FsStorage {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #index = new FsIndex();
+  readonly #loader: IndexLoader;
   readonly #generations: FsGenerations;
   /** Leaf directories known to exist. */
   readonly #dirs = new Set<string>();
@@ -105,6 +109,13 @@ class FsStore implements FsStorage {
     this.#now = now;
     this.#logger = logger;
     this.#generations = new FsGenerations(dir, logger);
+    this.#loader = new IndexLoader(dir, this.#index, {
+      now,
+      logger,
+      maxBytes,
+      closed: () => this.#closed,
+      overBudget: () => void this.#evict(''),
+    });
     this.ready = this.#scan();
     this.ready.catch(() => {}); // a caller who never awaits `ready` must not see an unhandled rejection
     this.#scanned = this.ready.catch((error: unknown) => {
@@ -134,6 +145,7 @@ class FsStore implements FsStorage {
   /** Whether the index holds `key` unexpired; no disk I/O, so a file removed by another process still counts. */
   has(key: string): boolean {
     this.#assertOpen();
+    this.#loader.loadLeafOf(key);
     const entry = this.#index.get(key);
     return entry !== undefined && entry.expiresAt > this.#now();
   }
@@ -153,7 +165,7 @@ class FsStore implements FsStorage {
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     const path = entryPath(this.#dir, key);
-    await this.#scanned;
+    this.#loader.loadLeafOf(key); // so the scan cannot find the file again after it is gone from the index
     this.#index.forget(key);
     return this.#unlink(path, key, 'delete');
   }
@@ -172,7 +184,8 @@ class FsStore implements FsStorage {
   onPurge(listener: (objectKey: string) => void): () => void {
     this.#assertOpen();
     return this.#generations.watch((objectKey) => {
-      for (const key of this.#index.keysOf(objectKey)) this.#index.forget(key); // their files are gone
+      // Their files are gone.
+      for (const key of this.#index.keysOf(objectKeyPrefix(objectKey))) this.#index.forget(key);
       listener(objectKey);
     });
   }
@@ -183,15 +196,15 @@ class FsStore implements FsStorage {
    */
   async purgeObject(objectKey: string): Promise<number> {
     this.#assertOpen();
-    await this.#scanned;
+    const prefix = objectKeyPrefix(objectKey);
+    this.#loader.loadLeafOf(`${prefix}.meta`);
     try {
       await this.#generations.bump(objectKey);
     } catch (error) {
       throw this.#fail('bump the generation of', objectKeyPrefix(objectKey), error);
     }
-    const keys = new Set(this.#index.keysOf(objectKey));
+    const keys = new Set(this.#index.keysOf(prefix));
     for (const key of keys) this.#index.forget(key);
-    const prefix = objectKeyPrefix(objectKey);
     const folder = dirname(entryPath(this.#dir, `${prefix}.meta`));
     for (const key of await listEntriesOf(folder, prefix).catch((error: unknown) => {
       throw this.#fail('list', folder, error);
@@ -203,9 +216,9 @@ class FsStore implements FsStorage {
     return removed.filter(Boolean).length;
   }
 
-  async stats(): Promise<CacheStats> {
+  /** What the index holds: while the start-up scan runs, the entries it has found so far. */
+  stats(): CacheStats {
     this.#assertOpen();
-    await this.#scanned;
     return { bytes: this.#index.bytes, entries: this.#index.size };
   }
 
@@ -271,10 +284,10 @@ class FsStore implements FsStorage {
   async #write(key: string, path: string, value: Chunks, meta: CacheEntryMeta): Promise<void> {
     const length = chunksLength(value);
     const header = encodeHeader(key, meta, length, this.#now(), blockCrcs(value));
-    await this.#scanned;
     if (length > this.maxBytes || meta.expiresAt <= this.#now()) {
       // Larger than the whole budget (keeping it would evict everything) or expired already: not worth a
       // write. Any older value under the key goes, so it cannot be served in the new one's place.
+      this.#loader.loadLeafOf(key);
       this.#index.forget(key);
       await this.#unlink(path, key, 'delete');
       return;
@@ -287,8 +300,11 @@ class FsStore implements FsStorage {
     } catch (error) {
       throw this.#fail('write', key, error);
     }
-    const { objectKey, expiresAt } = meta;
-    this.#index.remember(key, { bytes: length, fileBytes: header.length + length, objectKey, expiresAt });
+    this.#index.remember(key, {
+      bytes: length,
+      fileBytes: header.length + length,
+      expiresAt: meta.expiresAt,
+    });
     await this.#evict(key);
   }
 
@@ -315,6 +331,7 @@ class FsStore implements FsStorage {
 
   /** Removes an expired file, or a corrupt one (`reason` given, and logged); the read is a miss either way. */
   async #drop(key: string, path: string, reason?: string): Promise<undefined> {
+    this.#loader.loadLeafOf(key);
     this.#index.forget(key);
     if (reason !== undefined)
       this.#logger?.warn({ key, path, reason }, 'fsStorage removed a corrupt cache file');
@@ -327,21 +344,16 @@ class FsStore implements FsStorage {
     this.#dirs.add(leaf);
   }
 
-  /** Rebuilds the index from the headers of the files under `dir`, least recently written first. */
+  /** Rebuilds the index from the headers of the files under `dir` (see `fs-scan.ts`). */
   async #scan(): Promise<void> {
     const started = performance.now();
     await makeDir(this.#dir).catch((error: unknown) => {
       throw this.#fail('create', this.#dir, error);
     });
-    const found = await scanDir(this.#dir, {
-      now: this.#now,
-      logger: this.#logger,
-      closed: () => this.#closed,
-    }).catch((error: unknown) => {
+    const complete = await this.#loader.loadAll().catch((error: unknown) => {
       throw this.#fail('list', this.#dir, error);
     });
-    if (found === undefined) return; // closed mid-scan: build nothing, evict nothing
-    this.#index.adopt(found);
+    if (!complete) return; // closed mid-scan: evict nothing
     await this.#evict('');
     const { size: entries, bytes } = this.#index;
     const ms = Math.round(performance.now() - started);
