@@ -1,8 +1,8 @@
 /**
  * @module The per-node numbers behind docs/fleet.md "Sizing": one `slice-proxy` (1 MiB slices, concurrency 8)
  * in front of an nginx static origin on loopback, a 256 MiB object fetched whole with curl — cold into a disk
- * store, then warm from it — and, with Redis holding the bytes (`--cache redis`), the Redis commands a cold
- * fill and a warm pass cost, read from `INFO commandstats`. Medians of `--runs` rounds; every round starts a
+ * store, then warm from it — and, with Redis holding the bytes (`--cache redis`) or coordinating disk nodes
+ * (`--cache coordinated`), the Redis commands a cold fill and a warm pass cost, read from `INFO commandstats`. Medians of `--runs` rounds; every round starts a
  * new proxy on an empty store. Run it on a quiet machine.
  *
  *   npm run bench:fleet -- [--runs 3] [--size-mib 256] [--checkout <dir> --commit <sha>]
@@ -63,12 +63,11 @@ async function main(): Promise<void> {
     const direct: number[] = [];
     const fsCold: number[] = [];
     const fsWarm: number[] = [];
-    const redisCold: number[] = [];
-    const redisWarm: number[] = [];
-    const fillCommands: Map<string, number>[] = [];
-    const warmCommands: Map<string, number>[] = [];
-    const scrapes: number[] = [];
-    const keys: number[] = [];
+    const redisMode = sharedMode('bytes in Redis', (url) => ['--cache', 'redis', '--redis-url', url]);
+    const coordinatedMode = sharedMode(
+      'coordinated (Redis coordinates, bytes on the disk store)',
+      (url, dir) => ['--cache', 'coordinated', '--cache-dir', dir, '--redis-url', url],
+    );
     for (let round = 1; round <= runs; round++) {
       console.log(
         `round ${round}: load average ${loadavg()
@@ -92,31 +91,32 @@ async function main(): Promise<void> {
       await node.stop();
       rmSync(dir, { recursive: true, force: true });
 
-      await redisCli(redis.port, ['FLUSHALL']);
-      const shared = await startProxy(origin.url, [
-        '--cache',
-        'redis',
-        '--redis-url',
-        redis.url,
-        '--cache-size',
-        '2GiB',
-      ]);
-      const before = await commandStats(redis.port);
-      redisCold.push(await curl(`${shared.url}/object.bin`));
-      await waitForStored(shared.admin, slices);
-      const filled = await commandStats(redis.port);
-      redisWarm.push(await curl(`${shared.url}/object.bin`));
-      const after = await commandStats(redis.port);
-      await fetch(`${shared.admin}/metrics`);
-      const scraped = await commandStats(redis.port);
-      scrapes.push(
-        [...SCRAPE_COMMANDS].reduce((n, name) => n + (scraped.get(name) ?? 0) - (after.get(name) ?? 0), 0) -
-          1,
-      );
-      keys.push(Number((await redisCli(redis.port, ['DBSIZE'])).trim()));
-      await shared.stop();
-      fillCommands.push(difference(filled, before));
-      warmCommands.push(difference(after, filled));
+      for (const mode of [redisMode, coordinatedMode]) {
+        await redisCli(redis.port, ['FLUSHALL']);
+        const modeDir = mkdtempSync(join(work, 'store-'));
+        const shared = await startProxy(origin.url, [
+          ...mode.args(redis.url, modeDir),
+          '--cache-size',
+          '2GiB',
+        ]);
+        const before = await commandStats(redis.port);
+        mode.cold.push(await curl(`${shared.url}/object.bin`));
+        await waitForStored(shared.admin, slices);
+        const filled = await commandStats(redis.port);
+        mode.warm.push(await curl(`${shared.url}/object.bin`));
+        const after = await commandStats(redis.port);
+        await fetch(`${shared.admin}/metrics`);
+        const scraped = await commandStats(redis.port);
+        mode.scrapes.push(
+          [...SCRAPE_COMMANDS].reduce((n, name) => n + (scraped.get(name) ?? 0) - (after.get(name) ?? 0), 0) -
+            1,
+        );
+        mode.keys.push(Number((await redisCli(redis.port, ['DBSIZE'])).trim()));
+        await shared.stop();
+        rmSync(modeDir, { recursive: true, force: true });
+        mode.fillCommands.push(difference(filled, before));
+        mode.warmCommands.push(difference(after, filled));
+      }
     }
     const line = (name: string, samples: number[]): void =>
       console.log(
@@ -125,18 +125,36 @@ async function main(): Promise<void> {
     line('origin → curl (nginx static, no proxy)', direct);
     line('cold, disk store', fsCold);
     line('warm, disk store', fsWarm);
-    line('cold, bytes in Redis', redisCold);
-    line('warm, bytes in Redis', redisWarm);
-    report('Redis commands of a cold fill', fillCommands);
-    report('Redis commands of a warm pass', warmCommands);
-    console.log(
-      `one /metrics scrape with ${median(keys)} keys in Redis: median ${median(scrapes)} Redis commands ` +
-        `(SCAN + STRLEN; rounds: ${scrapes.join(', ')})`,
-    );
+    for (const mode of [redisMode, coordinatedMode]) {
+      line(`cold, ${mode.name}`, mode.cold);
+      line(`warm, ${mode.name}`, mode.warm);
+      report(`Redis commands of a cold fill, ${mode.name}`, mode.fillCommands);
+      report(`Redis commands of a warm pass, ${mode.name}`, mode.warmCommands);
+      console.log(
+        `one /metrics scrape, ${mode.name}, with ${median(mode.keys)} keys in Redis: median ` +
+          `${median(mode.scrapes)} Redis commands (rounds: ${mode.scrapes.join(', ')})`,
+      );
+    }
   } finally {
     await origin.stop();
     await redis.dispose();
   }
+}
+
+/** A proxy mode with a Redis behind it, and what its rounds measured. */
+interface SharedMode {
+  readonly name: string;
+  readonly args: (redisUrl: string, dir: string) => string[];
+  readonly cold: number[];
+  readonly warm: number[];
+  readonly fillCommands: Map<string, number>[];
+  readonly warmCommands: Map<string, number>[];
+  readonly scrapes: number[];
+  readonly keys: number[];
+}
+
+function sharedMode(name: string, args: SharedMode['args']): SharedMode {
+  return { name, args, cold: [], warm: [], fillCommands: [], warmCommands: [], scrapes: [], keys: [] };
 }
 
 /** Writes `size` random bytes (1 MiB at a time), so the origin serves them from the page cache. */

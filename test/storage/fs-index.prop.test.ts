@@ -2,7 +2,7 @@
  * The disk store's compact index (src/storage/fs-index.ts) against a plain `Map` model: random sequences of
  * writes, reads, scan adoptions, deletions, purges by object and evictions, over few object prefixes (long
  * chains per object) and enough keys to grow the columns and tables past their first size and to shift rows
- * back on deletion. P9 (the byte budget) and P27 (a purge finds every key of the object) rest on it.
+ * back on deletion. R7's byte budget and P27 (a purge finds every key of the object) rest on it.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 /**
  * The disk store while its start-up scan runs (src/storage/fs-scan.ts): a store over a directory of many
  * objects answers `has`, purges, deletes, writes and evicts correctly at once and at every point of the scan,
- * never waiting for it (P9 budget, P27 purge). Steps are driven by the event loop (the scan yields between
+ * never waiting for it (R7's byte budget, P27 purges). Steps are driven by the event loop (the scan yields between
  * leaves), never by sleeps; each case also holds whichever leaf the scan happens to have reached.
  */
 import { execFileSync } from 'node:child_process';
