@@ -48,6 +48,7 @@ const ORDER = [
   'c4p.cold',
   'c5.vs-nginx',
   'c5.vs-bare',
+  'c7.cold',
 ];
 
 /**

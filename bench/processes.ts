@@ -71,12 +71,14 @@ export async function buildClients(outDir: string): Promise<Clients> {
     outfile: join(outDir, 'slice-proxy.mjs'),
     ...NODE_ESM_BUNDLE,
   });
-  // Case 5's servers, a directory of their own for the same reason.
+  // Case 5's servers (the handler's is case 7's too), a directory of their own for the same reason; source maps
+  // for `--profile`.
   await build({
     entryPoints: ['handler-server', 'bare-server'].map((name) => join(here, 'servers', `${name}.ts`)),
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     ...NODE_ESM_BUNDLE,
+    sourcemap: 'linked',
   });
   return {
     slice: join(outDir, 'slice.mjs'),

@@ -136,7 +136,7 @@ export function cpuCell(ms: number): string {
 }
 
 /**
- * Peak RSS in MB (10^6 bytes) from KiB, the unit of the 150 MB target.
+ * Peak RSS in MB (10^6 bytes) from KiB, the unit of the 120 MB target (case 3).
  *
  * @example
  * ```ts

@@ -3,11 +3,14 @@
  * starts nginx on them, checks that every client delivers the right bytes, then runs each case's clients in
  * rounds (each in its own process, so each peak RSS is its own) and prints Markdown tables of ratios — with
  * medians of `--runs` rounds — and the verdict per target. `--profile` also CPU-profiles the cold and warm
- * 1 GiB transfers and prints their top self-time functions. Case 4 (persistent stores) also starts a second
- * nginx (slice module + proxy_cache) and a `redis-server`; `--only 4` runs it alone, `--only 1,2,3` skips it
- * (cases 1–3 share their rounds, so any of them runs all three). Case 5 (warm 4 KiB ranges: `createSliceHandler()`
- * vs nginx slice + proxy_cache vs bare `node:http`, under wrk) uses that second nginx too; case 6 (cold 1 GiB via
- * `fetcher.fetch()` vs one undici GET) is case 2's `fetch()` rows, which `--only 6` runs without the rest.
+ * 1 GiB transfers (and, with case 7, the handler server's cold 1 GiB) and prints their top self-time functions.
+ * Case 4 (persistent stores) also starts a second nginx (slice module + proxy_cache) and a `redis-server`;
+ * `--only 4` runs it alone, `--only 1,2,3` skips it (cases 1–3 share their rounds, so any of them runs all
+ * three). Case 5 (warm 4 KiB ranges: `createSliceHandler()` vs nginx slice + proxy_cache vs bare `node:http`,
+ * under wrk) uses that second nginx too; case 6 (cold 1 GiB via
+ * `fetcher.fetch()` vs one undici GET) is case 2's `fetch()` rows, which `--only 6` runs without the rest. Case 7
+ * (cold 1 GiB through `createSliceHandler()` in a fresh `node:http` server vs that nginx on a key it has never
+ * seen, both read by curl) uses the same nginx and case 5's server.
  *
  * Every run also merges the ratios it measured into `bench/results/ratios.json` and redraws
  * `bench/results/ratios.svg` (bench/chart.ts; `--chart-dir` elsewhere, `--no-chart` not at all).
@@ -15,14 +18,14 @@
  * `--glibc-tuned` runs every Node client (ours and the undici baseline alike, not aria2c or nginx) with the glibc
  * allocator settings README lists for a long-running proxy; the report says so.
  *
- * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4,5,6] [--range-seconds 10] [--glibc-tuned] [--profile]
+ * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4,5,6,7] [--range-seconds 10] [--glibc-tuned] [--profile]
  *   [--json out.json] [--chart-dir bench/results] [--no-chart] [--keep]`
  *
  * The parts: flags in bench/run/options.ts, the served files and the client check in bench/run/origin-files.ts,
- * case 4's and 5's peers in bench/run/cache-peers.ts, the rounds in bench/run/rounds.ts, the report in
+ * case 4's, 5's and 7's peers in bench/run/cache-peers.ts, the rounds in bench/run/rounds.ts, the report in
  * bench/run/results-report.ts, `--profile` in bench/run/profiles.ts and the chart's ratios in
- * bench/run/chart-entries.ts; the cases themselves in bench/cases/ (1–3, 6), bench/stores/ (4) and
- * bench/small-ranges/ (5).
+ * bench/run/chart-entries.ts; the cases themselves in bench/cases/ (1–3, 6), bench/stores/ (4),
+ * bench/small-ranges/ (5) and bench/handler-cold/ (7).
  *
  * @module
  */
@@ -41,7 +44,7 @@ import { startCachePeers } from './run/cache-peers.js';
 import { chartEntries } from './run/chart-entries.js';
 import { parseBenchOptions } from './run/options.js';
 import { verifyClients, writeOriginFiles } from './run/origin-files.js';
-import { profiles } from './run/profiles.js';
+import { handlerColdProfile, profiles } from './run/profiles.js';
 import { resultsReport } from './run/results-report.js';
 import { measureRounds } from './run/rounds.js';
 
@@ -66,21 +69,21 @@ try {
   await verifyClients(env, smallSha);
   log('bench: every client delivered the right bytes (SHA-256 of 64 MiB checked)');
 
-  const { storeEnv, rangeServers } = await startCachePeers(
-    options,
-    { dir, www, env, origin: nginx, smallSha },
-    stops,
-  );
-  const { results, rangeResults } = await measureRounds(options, env, storeEnv, rangeServers);
+  const peers = await startCachePeers(options, { dir, www, env, origin: nginx, smallSha }, stops);
+  const { results, rangeResults } = await measureRounds(options, env, peers);
 
-  const report = await resultsReport(options, results, rangeResults, rangeServers);
+  const report = await resultsReport(options, results, rangeResults, peers.rangeServers);
   const out = report.lines;
-  if (options.profile && options.withCases123) out.push('', await profiles(env, dir));
-  else if (report.verdicts.some((v) => !v.met))
+  const profileCases123 = options.profile && options.withCases123;
+  const profileCase7 = options.profile && peers.handlerColdEnv !== undefined;
+  if (profileCases123) out.push('', await profiles(env, dir));
+  if (profileCase7 && peers.handlerColdEnv !== undefined)
+    out.push('', await handlerColdProfile(peers.handlerColdEnv, dir));
+  if (!profileCases123 && !profileCase7 && report.verdicts.some((v) => !v.met))
     out.push(
       '',
-      'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3; for case 4, run ' +
-        '`bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
+      'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3 and 7; for case 4, ' +
+        'run `bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
     );
   if (!options.noChart) {
     const chartDir = options.chartDir ?? join(REPO_ROOT, 'bench', 'results');

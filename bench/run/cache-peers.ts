@@ -1,12 +1,15 @@
 /**
- * What cases 4 and 5 need beside the origin: a second nginx (slice module + proxy_cache) in front of it, a
- * `redis-server` (case 4) and case 5's servers, each verified and warm before the rounds.
+ * What cases 4, 5 and 7 need beside the origin: a second nginx (slice module + proxy_cache) in front of it, a
+ * `redis-server` (case 4), case 5's servers, each verified and warm before the rounds, and case 7's environment
+ * (its handler server starts fresh for every pass; verified here).
  *
  * @module
  */
 import { join } from 'node:path';
 import { startRedisServer } from '../../test/support/redis-server.js';
 import type { BenchEnv } from '../cases/variants.js';
+import { verifyHandlerCold } from '../handler-cold/round.js';
+import type { HandlerColdEnv } from '../handler-cold/variants.js';
 import { log } from '../log.js';
 import { type Nginx, startNginx } from '../nginx.js';
 import { startRangeServers } from '../small-ranges/servers.js';
@@ -27,26 +30,33 @@ export interface PeerSetup {
   readonly smallSha: string;
 }
 
+/** The environments of cases 4, 5 and 7 (`undefined` when the case is not run). */
+export interface CachePeers {
+  readonly storeEnv: StoreEnv | undefined;
+  readonly rangeServers: RangeServers | undefined;
+  readonly handlerColdEnv: HandlerColdEnv | undefined;
+}
+
 /**
  * Starts (for the cases selected) the slice-cache nginx, Redis and case 5's servers, adding each one's stop to
- * `stops`; returns case 4's and case 5's environments (`undefined` when the case is not run).
+ * `stops`; returns case 4's, case 5's and case 7's environments (`undefined` when the case is not run).
  *
  * @example
  * ```ts
- * const { storeEnv, rangeServers } = await startCachePeers(options, setup, stops);
+ * const { storeEnv, rangeServers, handlerColdEnv } = await startCachePeers(options, setup, stops);
  * ```
  */
 export async function startCachePeers(
   options: BenchOptions,
   setup: PeerSetup,
   stops: (() => Promise<void>)[],
-): Promise<{ storeEnv: StoreEnv | undefined; rangeServers: RangeServers | undefined }> {
+): Promise<CachePeers> {
   const { dir, www, env, origin: nginx, smallSha } = setup;
   const { clients } = env;
   let storeEnv: StoreEnv | undefined;
-  // nginx slice + proxy_cache in front of the origin: case 4's peer and case 5's.
+  // nginx slice + proxy_cache in front of the origin: the peer of cases 4, 5 and 7.
   const cacheNginx =
-    options.withCase4 || options.withCase5
+    options.withCase4 || options.withCase5 || options.withCase7
       ? await startNginx({
           dir: join(dir, 'nginx-cache'),
           root: www,
@@ -95,5 +105,20 @@ export async function startCachePeers(
     stops.push(rangeServers.stop);
     log('bench: case 5 servers verified (random 4 KiB ranges byte for byte) and both caches warm');
   }
-  return { storeEnv, rangeServers };
+
+  let handlerColdEnv: HandlerColdEnv | undefined;
+  if (options.withCase7 && cacheNginx !== undefined) {
+    handlerColdEnv = {
+      clients,
+      origin: nginx.base,
+      cache: cacheNginx.base,
+      cachePid: cacheNginx.pid,
+      smallFile: env.smallFile,
+      largeFile: env.largeFile,
+      smallSha,
+    };
+    await verifyHandlerCold(handlerColdEnv);
+    log('bench: case 7 handler (MISS, then HIT) and nginx slice cache verified (SHA-256 of 64 MiB)');
+  }
+  return { storeEnv, rangeServers, handlerColdEnv };
 }

@@ -4,6 +4,7 @@
  * @module
  */
 import type { ChartEntry } from '../chart.js';
+import { handlerColdRatio } from '../handler-cold/tables.js';
 import { medianMs, type Samples } from '../report.js';
 import { rangeRatio } from '../small-ranges/tables.js';
 import type { RangeSamples } from '../small-ranges/targets.js';
@@ -97,5 +98,13 @@ export function chartEntries(
         ratio: rangeRatio(ranges, 'c5.bare'),
       },
     );
+  if (options.withCase7)
+    out.push({
+      id: 'c7.cold',
+      workload: 'Case 7: 1 GiB cold through the handler (curl)',
+      ours: 'createSliceHandler() in node:http, 1.5 GiB memory store',
+      peer: 'nginx slice + proxy_cache, cold',
+      ratio: handlerColdRatio(results),
+    });
   return out;
 }

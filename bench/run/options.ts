@@ -22,6 +22,7 @@ export interface BenchOptions {
   readonly withCase4: boolean;
   readonly withCase5: boolean;
   readonly withCase6: boolean;
+  readonly withCase7: boolean;
 }
 
 /**
@@ -39,7 +40,7 @@ export function parseBenchOptions(): BenchOptions {
       profile: { type: 'boolean', default: false },
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
-      only: { type: 'string', default: '1,2,3,4,5,6' },
+      only: { type: 'string', default: '1,2,3,4,5,6,7' },
       'range-seconds': { type: 'string', default: '10' },
       'glibc-tuned': { type: 'boolean', default: false },
       'chart-dir': { type: 'string' },
@@ -47,8 +48,8 @@ export function parseBenchOptions(): BenchOptions {
     },
   });
   const only = new Set(args.only.split(',').map((c) => c.trim()));
-  if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4', '5', '6'].includes(c)))
-    throw new Error(`Expected \`--only\` to list cases 1–6 (e.g. \`4\` or \`5,6\`), got \`${args.only}\`.`);
+  if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4', '5', '6', '7'].includes(c)))
+    throw new Error(`Expected \`--only\` to list cases 1–7 (e.g. \`4\` or \`5,6\`), got \`${args.only}\`.`);
   const rangeSeconds = Number(args['range-seconds']);
   if (!Number.isInteger(rangeSeconds) || rangeSeconds < 1)
     throw new Error(
@@ -70,5 +71,6 @@ export function parseBenchOptions(): BenchOptions {
     withCase4: only.has('4'),
     withCase5: only.has('5'),
     withCase6: only.has('6'),
+    withCase7: only.has('7'),
   };
 }

@@ -1,13 +1,17 @@
 /**
- * `npm run bench -- --profile`: CPU profiles of the cold and warm 1 GiB transfers, summarised as Markdown.
+ * `npm run bench -- --profile`: CPU profiles of the cold and warm 1 GiB transfers (cases 1–3's clients, and
+ * case 7's handler server), summarised as Markdown.
  *
  * @module
  */
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { COLD_CACHE_BYTES, SLICE_SETTINGS, WARM_CACHE_BYTES } from '../cases/settings.js';
+import { COLD_CACHE_BYTES, LARGE_BYTES, SLICE_SETTINGS, WARM_CACHE_BYTES } from '../cases/settings.js';
 import type { BenchEnv } from '../cases/variants.js';
 import type { SliceClientSpec } from '../clients/slice.js';
+import { curlGet } from '../curl.js';
+import { HANDLER_COLD_STORE_BYTES, withHandlerServer } from '../handler-cold/round.js';
+import type { HandlerColdEnv } from '../handler-cold/variants.js';
 import { REPO_ROOT } from '../paths.js';
 import { runClient } from '../processes.js';
 import { summarizeProfile } from '../profile.js';
@@ -72,24 +76,62 @@ export async function profiles(env: BenchEnv, dir: string): Promise<string> {
     const profileDir = join(dir, 'profiles', String(n++));
     mkdirSync(profileDir, { recursive: true });
     await runClient(env.clients.slice, { ...spec, profileDir });
-    const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
-    if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
-    const summary = summarizeProfile(join(profileDir, file), REPO_ROOT, 15);
-    const pct = (p: number): string => `${p.toFixed(1)} %`;
-    sections.push(
-      '',
-      `### ${title} — ${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
-      '',
-      table(
-        ['function', 'where', 'self ms', '% of busy'],
-        summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
-      ),
-      '',
-      table(
-        ['file / package', 'self ms', '% of busy'],
-        summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
-      ),
-    );
+    sections.push('', profileSection(title, profileDir));
   }
   return sections.join('\n');
+}
+
+/**
+ * `--profile` with case 7: CPU-profiles a fresh `createSliceHandler()` server (`node --cpu-prof`, the measured
+ * row's 1.5 GiB store) over one cold 1 GiB GET by curl (the whole process: its start-up is in it, and the wait
+ * for curl in the idle column) and summarises it.
+ *
+ * @example
+ * ```ts
+ * console.log(await handlerColdProfile(handlerColdEnv, dir));
+ * ```
+ */
+export async function handlerColdProfile(env: HandlerColdEnv, dir: string): Promise<string> {
+  const profileDir = join(dir, 'profiles', 'handler-cold');
+  mkdirSync(profileDir, { recursive: true });
+  await withHandlerServer(
+    env,
+    HANDLER_COLD_STORE_BYTES,
+    async (_child, base) => {
+      const r = await curlGet(`${base}/${env.largeFile}`);
+      if (r.status !== 200 || r.bytes !== LARGE_BYTES)
+        throw new Error(`handler cold profile: ${r.status}, ${r.bytes} bytes`);
+    },
+    ['--cpu-prof', `--cpu-prof-dir=${profileDir}`],
+  );
+  return [
+    '## CPU profile of case 7 (`createSliceHandler()` server, 1.5 GiB memory store, cold 1 GiB read by curl, main thread)',
+    '',
+    "The server process's whole life: start-up, the wait for curl and the graceful close are in it too.",
+    '',
+    profileSection('handler server, cold 1 GiB', profileDir),
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/** The Markdown summary of the one `.cpuprofile` in `profileDir`, under a heading named `title`. */
+function profileSection(title: string, profileDir: string): string {
+  const file = readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) throw new Error(`no profile written in ${profileDir}`);
+  const summary = summarizeProfile(join(profileDir, file), REPO_ROOT, 15);
+  const pct = (p: number): string => `${p.toFixed(1)} %`;
+  return [
+    `### ${title} — ${Math.round(summary.totalMs - summary.idleMs)} ms busy, ${Math.round(summary.idleMs)} ms idle`,
+    '',
+    table(
+      ['function', 'where', 'self ms', '% of busy'],
+      summary.functions.map((r) => [`\`${r.name}\``, r.where, r.selfMs.toFixed(0), pct(r.percent)]),
+    ),
+    '',
+    table(
+      ['file / package', 'self ms', '% of busy'],
+      summary.files.slice(0, 10).map((r) => [r.name, r.selfMs.toFixed(0), pct(r.percent)]),
+    ),
+  ].join('\n');
 }

@@ -1,10 +1,12 @@
 /**
- * The Markdown report of `npm run bench`: the machine, every selected case's table and the verdicts.
+ * The Markdown report of `npm run bench`: the machine, every selected case's table and the verdicts (in case
+ * order: 1–3, 4, 5, 6, 7).
  *
  * @module
  */
 import { fetchBodyTable, resultTables } from '../cases/tables.js';
 import { fetchBodyVerdicts, verdicts } from '../cases/verdicts.js';
+import { handlerColdTable, handlerColdVerdicts } from '../handler-cold/tables.js';
 import { machine, wrkVersion } from '../machine.js';
 import { TUNED_MALLOC_ENV } from '../processes.js';
 import { type Samples, type Verdict, verdictTable } from '../report.js';
@@ -27,11 +29,14 @@ export async function resultsReport(
   rangeResults: ReadonlyMap<string, RangeSamples>,
   rangeServers: RangeServers | undefined,
 ): Promise<{ lines: string[]; verdicts: Verdict[] }> {
-  const { withCases123, withCase4, withCase5, withCase6 } = options;
+  const { withCases123, withCase4, withCase5, withCase6, withCase7 } = options;
   const list: Verdict[] = [
-    ...(withCases123 ? verdicts(results) : withCase6 ? fetchBodyVerdicts(results) : []),
+    ...(withCases123 ? verdicts(results) : []),
     ...(withCase4 ? storeVerdicts(results) : []),
     ...(rangeServers !== undefined ? rangeVerdicts(rangeResults) : []),
+    // Case 6's rows are measured by cases 1–3 too (case 2's `fetch()` rows): their verdict comes with them.
+    ...(withCase6 || withCases123 ? fetchBodyVerdicts(results) : []),
+    ...(withCase7 ? handlerColdVerdicts(results) : []),
   ];
   const lines = [
     `## Results (median of ${options.runs} runs)`,
@@ -47,6 +52,7 @@ export async function resultsReport(
     ...(withCase4 ? [storeTable(results), '', storeProxyTable(results), ''] : []),
     ...(rangeServers !== undefined ? [rangeTable(rangeResults, rangeServers.env), ''] : []),
     ...(withCase6 ? [fetchBodyTable(results), ''] : []),
+    ...(withCase7 ? [handlerColdTable(results), ''] : []),
     '### Verdicts',
     '',
     verdictTable(list),

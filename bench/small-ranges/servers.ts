@@ -34,7 +34,7 @@ export async function startRangeServers(env: RangeEnv): Promise<RangeServers> {
     const handlerSpec: HandlerServerSpec = {
       upstream: `${env.origin}/fast`,
       ...SLICE_SETTINGS,
-      cacheBytes: 256 * MiB,
+      cacheBytes: HANDLER_CACHE_BYTES,
     };
     const handler = await startBundledServer(env.clients.handlerServer, handlerSpec, children);
     const bareSpec: BareServerSpec = { file: env.smallPath };
@@ -55,15 +55,26 @@ export async function startRangeServers(env: RangeEnv): Promise<RangeServers> {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
+/** The memory store of `createSliceHandler()` in case 5 (and case 7, the cold 1 GiB through the same server). */
+export const HANDLER_CACHE_BYTES = 256 * MiB;
 
-/** Starts a bundled server with its JSON spec and waits for its `LISTENING <port>` line. */
-async function startBundledServer(
+/**
+ * Starts a bundled server (bench/servers/) with its JSON spec, adds it to `children` and waits for its
+ * `LISTENING <port>` line; rejects (with its stderr) when it exits first or does not listen within 10 s.
+ * `nodeArgs` go before the script (e.g. `--cpu-prof`).
+ *
+ * @example
+ * ```ts
+ * const { child, port } = await startBundledServer(clients.handlerServer, spec, children);
+ * ```
+ */
+export async function startBundledServer(
   script: string,
   spec: object,
   children: ChildProcess[],
+  nodeArgs: readonly string[] = [],
 ): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [script, JSON.stringify(spec)], {
+  const child = spawn(process.execPath, [...nodeArgs, script, JSON.stringify(spec)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { execFile } from 'node:child_process';
 import { LARGE_BYTES, type Measure, SLICE_SETTINGS, SMALL_BYTES } from '../cases/settings.js';
 import type { PassResult } from '../clients/protocol.js';
 import type { StoreClientSpec } from '../clients/store.js';
+import { curlGet } from '../curl.js';
 import { runClient } from '../processes.js';
 import { FS_STORE_BYTES, type StoreEnv } from './variants.js';
 
@@ -74,24 +74,12 @@ export async function storePass(
  * ```
  */
 export async function curlPass(url: string): Promise<Measure> {
-  const stdout = await new Promise<string>((resolve, reject) => {
-    execFile(
-      'curl',
-      ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url],
-      (error, out) => (error === null ? resolve(out) : reject(error)),
-    );
-  });
-  const [status, bytes, seconds] = stdout.trim().split(' ').map(Number);
+  const { status, bytes, ms } = await curlGet(url);
   checkCase4(status === 200 && bytes === LARGE_BYTES, `curl ${url}: status 200 and every byte`, {
     status,
     bytes,
   });
-  return {
-    ms: (seconds as number) * 1000,
-    rssKiB: Number.NaN,
-    cpuMs: Number.NaN,
-    arrayBuffersKiB: Number.NaN,
-  };
+  return { ms, rssKiB: Number.NaN, cpuMs: Number.NaN, arrayBuffersKiB: Number.NaN };
 }
 
 /**

@@ -74,8 +74,18 @@ export async function storeRound(env: StoreEnv, round: number): Promise<Map<stri
 /**
  * Runs two cold passes back to back, `ours` first in odd rounds and `theirs` first in even ones: the VM's disk and
  * memory get slower as a run writes more, so a fixed order would hand whichever goes second a systematic handicap.
+ * Also case 7's.
+ *
+ * @example
+ * ```ts
+ * await inTurns(round, oursCold, nginxCold);
+ * ```
  */
-async function inTurns(round: number, ours: () => Promise<void>, theirs: () => Promise<void>): Promise<void> {
+export async function inTurns(
+  round: number,
+  ours: () => Promise<void>,
+  theirs: () => Promise<void>,
+): Promise<void> {
   const [first, second] = round % 2 === 1 ? [ours, theirs] : [theirs, ours];
   await first();
   await second();
@@ -83,8 +93,13 @@ async function inTurns(round: number, ours: () => Promise<void>, theirs: () => P
 
 /**
  * Flushes dirty pages to disk (untimed) before a cold pass, so no cold pass pays for the kernel writing back
- * what an earlier pass wrote.
+ * what an earlier pass wrote. Also case 7's.
+ *
+ * @example
+ * ```ts
+ * settleDisk();
+ * ```
  */
-function settleDisk(): void {
+export function settleDisk(): void {
   execFileSync('sync');
 }
