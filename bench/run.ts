@@ -10,7 +10,8 @@
  * under wrk) uses that second nginx too; case 6 (cold 1 GiB via
  * `fetcher.fetch()` vs one undici GET) is case 2's `fetch()` rows, which `--only 6` runs without the rest. Case 7
  * (cold 1 GiB through `createSliceHandler()` in a fresh `node:http` server vs that nginx on a key it has never
- * seen, both read by curl) uses the same nginx and case 5's server.
+ * seen, both read by curl) uses the same nginx and case 5's server. Case 8 (the disk store at edge scale: a
+ * million entries) runs `npm run bench:disk` as a child, last, and appends its report.
  *
  * Every run also merges the ratios it measured into `bench/results/ratios.json` and redraws
  * `bench/results/ratios.svg` (bench/chart.ts; `--chart-dir` elsewhere, `--no-chart` not at all).
@@ -18,14 +19,14 @@
  * `--glibc-tuned` runs every Node client (ours and the undici baseline alike, not aria2c or nginx) with the glibc
  * allocator settings README lists for a long-running proxy; the report says so.
  *
- * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4,5,6,7] [--range-seconds 10] [--glibc-tuned] [--profile]
+ * Usage: `npm run bench -- [--runs 3] [--only 1,2,3,4,5,6,7,8] [--range-seconds 10] [--glibc-tuned] [--profile]
  *   [--json out.json] [--chart-dir bench/results] [--no-chart] [--keep]`
  *
  * The parts: flags in bench/run/options.ts, the served files and the client check in bench/run/origin-files.ts,
  * case 4's, 5's and 7's peers in bench/run/cache-peers.ts, the rounds in bench/run/rounds.ts, the report in
  * bench/run/results-report.ts, `--profile` in bench/run/profiles.ts and the chart's ratios in
  * bench/run/chart-entries.ts; the cases themselves in bench/cases/ (1–3, 6), bench/stores/ (4),
- * bench/small-ranges/ (5) and bench/handler-cold/ (7).
+ * bench/small-ranges/ (5), bench/handler-cold/ (7) and bench/run/disk-case.ts (8).
  *
  * @module
  */
@@ -42,6 +43,7 @@ import { REPO_ROOT } from './paths.js';
 import { buildClients, TUNED_MALLOC_ENV, useClientEnv } from './processes.js';
 import { startCachePeers } from './run/cache-peers.js';
 import { chartEntries } from './run/chart-entries.js';
+import { runDiskCase } from './run/disk-case.js';
 import { parseBenchOptions } from './run/options.js';
 import { verifyClients, writeOriginFiles } from './run/origin-files.js';
 import { handlerColdProfile, profiles } from './run/profiles.js';
@@ -50,6 +52,12 @@ import { measureRounds } from './run/rounds.js';
 
 const options = parseBenchOptions();
 if (options.glibcTuned) useClientEnv(TUNED_MALLOC_ENV);
+const { withCases123, withCase4, withCase5, withCase6, withCase7 } = options;
+if (!(withCases123 || withCase4 || withCase5 || withCase6 || withCase7)) {
+  // `--only 8`: the disk store needs no origin, peers or clients.
+  process.stdout.write(`${await runDiskCase()}\n`);
+  process.exit(0);
+}
 const dir = mkdtempSync(join(tmpdir(), 'slice-bench-'));
 const stops: (() => Promise<void>)[] = [];
 try {
@@ -85,6 +93,7 @@ try {
       'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3 and 7; for case 4, ' +
         'run `bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
     );
+  if (options.withCase8) out.push('', await runDiskCase());
   if (!options.noChart) {
     const chartDir = options.chartDir ?? join(REPO_ROOT, 'bench', 'results');
     const written = updateChart(chartDir, chartEntries(options, results, rangeResults), {

@@ -23,6 +23,8 @@ export interface BenchOptions {
   readonly withCase5: boolean;
   readonly withCase6: boolean;
   readonly withCase7: boolean;
+  /** Case 8: the disk store at edge scale (`bench:disk` with a million entries). */
+  readonly withCase8: boolean;
 }
 
 /**
@@ -40,7 +42,7 @@ export function parseBenchOptions(): BenchOptions {
       profile: { type: 'boolean', default: false },
       json: { type: 'string' },
       keep: { type: 'boolean', default: false },
-      only: { type: 'string', default: '1,2,3,4,5,6,7' },
+      only: { type: 'string', default: '1,2,3,4,5,6,7,8' },
       'range-seconds': { type: 'string', default: '10' },
       'glibc-tuned': { type: 'boolean', default: false },
       'chart-dir': { type: 'string' },
@@ -48,8 +50,8 @@ export function parseBenchOptions(): BenchOptions {
     },
   });
   const only = new Set(args.only.split(',').map((c) => c.trim()));
-  if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4', '5', '6', '7'].includes(c)))
-    throw new Error(`Expected \`--only\` to list cases 1–7 (e.g. \`4\` or \`5,6\`), got \`${args.only}\`.`);
+  if (only.size === 0 || [...only].some((c) => !['1', '2', '3', '4', '5', '6', '7', '8'].includes(c)))
+    throw new Error(`Expected \`--only\` to list cases 1–8 (e.g. \`4\` or \`5,6\`), got \`${args.only}\`.`);
   const rangeSeconds = Number(args['range-seconds']);
   if (!Number.isInteger(rangeSeconds) || rangeSeconds < 1)
     throw new Error(
@@ -72,5 +74,6 @@ export function parseBenchOptions(): BenchOptions {
     withCase5: only.has('5'),
     withCase6: only.has('6'),
     withCase7: only.has('7'),
+    withCase8: only.has('8'),
   };
 }
