@@ -57,10 +57,9 @@ export interface FsStorage extends CacheStorage {
   /**
    * Settles when the start-up scan of `dir` has rebuilt the index; rejects (with `ERR_SLICE_CACHE`) when
    * `dir` cannot be created or listed. Awaiting it is optional: no method waits for the scan. `get` and `set`
-   * work without the index; `has`, `delete` and `purgeObject` first load the one directory their key lives
-   * in (every file of one object shares it) when the scan has not reached it yet; eviction keeps the entries
-   * known so far within `maxBytes` and catches up as the scan finds more; `stats()` counts the entries found
-   * so far.
+   * work without the index; `has` of a key the scan has not reached reads that file's header; what `delete`,
+   * `purgeObject` and eviction remove meanwhile the scan never adopts again; eviction keeps the entries known
+   * so far within `maxBytes` and catches up as the scan finds more; `stats()` counts the entries found so far.
    */
   readonly ready: Promise<void>;
 }
@@ -114,7 +113,7 @@ class FsStore implements FsStorage {
       logger,
       maxBytes,
       closed: () => this.#closed,
-      overBudget: () => void this.#evict(''),
+      overBudget: () => void this.#track(this.#evict('')),
     });
     this.ready = this.#scan();
     this.ready.catch(() => {}); // a caller who never awaits `ready` must not see an unhandled rejection
@@ -145,7 +144,7 @@ class FsStore implements FsStorage {
   /** Whether the index holds `key` unexpired; no disk I/O, so a file removed by another process still counts. */
   has(key: string): boolean {
     this.#assertOpen();
-    this.#loader.loadLeafOf(key);
+    this.#loader.loadKey(key);
     const entry = this.#index.get(key);
     return entry !== undefined && entry.expiresAt > this.#now();
   }
@@ -153,20 +152,13 @@ class FsStore implements FsStorage {
   async set(key: string, value: Chunks, meta: CacheEntryMeta): Promise<void> {
     this.#assertOpen();
     const path = entryPath(this.#dir, key);
-    const write = this.#write(key, path, value, meta);
-    this.#pending.add(write);
-    try {
-      await write;
-    } finally {
-      this.#pending.delete(write);
-    }
+    await this.#track(this.#write(key, path, value, meta));
   }
 
   async delete(key: string): Promise<boolean> {
     this.#assertOpen();
     const path = entryPath(this.#dir, key);
-    this.#loader.loadLeafOf(key); // so the scan cannot find the file again after it is gone from the index
-    this.#index.forget(key);
+    this.#forget(key);
     return this.#unlink(path, key, 'delete');
   }
 
@@ -184,8 +176,10 @@ class FsStore implements FsStorage {
   onPurge(listener: (objectKey: string) => void): () => void {
     this.#assertOpen();
     return this.#generations.watch((objectKey) => {
-      // Their files are gone.
-      for (const key of this.#index.keysOf(objectKeyPrefix(objectKey))) this.#index.forget(key);
+      // Their files are gone (or going): forget them, and the start-up scan must not adopt them either.
+      const prefix = objectKeyPrefix(objectKey);
+      this.#loader.purging(prefix);
+      for (const key of this.#index.keysOf(prefix)) this.#index.forget(key);
       listener(objectKey);
     });
   }
@@ -197,7 +191,7 @@ class FsStore implements FsStorage {
   async purgeObject(objectKey: string): Promise<number> {
     this.#assertOpen();
     const prefix = objectKeyPrefix(objectKey);
-    this.#loader.loadLeafOf(`${prefix}.meta`);
+    this.#loader.purging(prefix);
     try {
       await this.#generations.bump(objectKey);
     } catch (error) {
@@ -287,8 +281,7 @@ class FsStore implements FsStorage {
     if (length > this.maxBytes || meta.expiresAt <= this.#now()) {
       // Larger than the whole budget (keeping it would evict everything) or expired already: not worth a
       // write. Any older value under the key goes, so it cannot be served in the new one's place.
-      this.#loader.loadLeafOf(key);
-      this.#index.forget(key);
+      this.#forget(key);
       await this.#unlink(path, key, 'delete');
       return;
     }
@@ -308,15 +301,32 @@ class FsStore implements FsStorage {
     await this.#evict(key);
   }
 
+  /** Drops `key` from the index, for good: the start-up scan will not adopt its file again either. */
+  #forget(key: string): void {
+    this.#loader.removing(key);
+    this.#index.forget(key);
+  }
+
+  /** Keeps `work` in the set `close()` waits for. */
+  async #track(work: Promise<unknown>): Promise<void> {
+    this.#pending.add(work);
+    try {
+      await work;
+    } finally {
+      this.#pending.delete(work);
+    }
+  }
+
   /** Deletes least recently used entries until the budget holds; `keep` (the entry just written) stays. */
   async #evict(keep: string): Promise<void> {
     await Promise.all(
-      this.#index.evict(this.maxBytes, keep).map((key) =>
-        this.#unlink(entryPath(this.#dir, key), key, 'evict').catch((error: unknown) => {
+      this.#index.evict(this.maxBytes, keep).map((key) => {
+        this.#loader.removing(key);
+        return this.#unlink(entryPath(this.#dir, key), key, 'evict').catch((error: unknown) => {
           // The write succeeded; a file that cannot be evicted only costs disk space, so warn, don't throw.
           this.#logger?.warn({ key, error }, 'fsStorage could not evict an entry');
-        }),
-      ),
+        });
+      }),
     );
   }
 
@@ -331,8 +341,7 @@ class FsStore implements FsStorage {
 
   /** Removes an expired file, or a corrupt one (`reason` given, and logged); the read is a miss either way. */
   async #drop(key: string, path: string, reason?: string): Promise<undefined> {
-    this.#loader.loadLeafOf(key);
-    this.#index.forget(key);
+    this.#forget(key);
     if (reason !== undefined)
       this.#logger?.warn({ key, path, reason }, 'fsStorage removed a corrupt cache file');
     await this.#unlink(path, key, 'delete').catch(noop); // best effort: the read is a miss anyway
