@@ -10,8 +10,14 @@ import { FsIndex, type IndexEntry } from '../../src/storage/fs-index.js';
 
 /** A core-shaped key: 32 hex of object prefix, a dot, 32 hex or `meta`. */
 const hex = (value: number, length: number): string => value.toString(16).padStart(length, '0');
+/**
+ * Objects below 6 share their prefix's first word in pairs, and the tables hash on that word: their rows collide
+ * (probe runs, backward shifts across objects, a new head in a shared run); larger numbers spread.
+ */
 const prefixOf = (object: number): string =>
-  `${hex(Math.imul(object + 1, 2654435761) >>> 0, 8)}${'0'.repeat(24)}`;
+  object < 6
+    ? `${hex(object >> 1, 8)}${hex(object, 8)}${'0'.repeat(16)}`
+    : `${hex(Math.imul(object + 1, 2654435761) >>> 0, 8)}${'0'.repeat(24)}`;
 const keyOf = (object: number, slice: number): string =>
   `${prefixOf(object)}.${slice < 0 ? 'meta' : `${hex(slice, 8)}${'ab'.repeat(12)}`}`;
 
