@@ -35,6 +35,7 @@ export { createSliceHandler } from './http/index.js';
 export { combineHooks } from './metrics/combine-hooks.js';
 export type {
   Awaitable,
+  BodyTarget,
   ByteRange,
   CacheChunks,
   CacheEntryMeta,
@@ -49,6 +50,7 @@ export type {
   RequestOutcome,
   SliceEvent,
   Transport,
+  TransportHead,
   TransportRequest,
   TransportResponse,
 } from './ports.js';

@@ -249,6 +249,32 @@ export interface TransportResponse {
   readonly body: Readable;
 }
 
+/** The head of a response read by {@link Transport.requestInto}. */
+export interface TransportHead {
+  readonly status: number;
+  /** Lower-case response headers. */
+  readonly headers: HeaderRecord;
+}
+
+/**
+ * Where {@link Transport.requestInto} puts a body.
+ *
+ * @example
+ * ```ts
+ * const target: BodyTarget = { head: ({ status }) => Buffer.allocUnsafe(status === 206 ? 1024 : 0) };
+ * ```
+ */
+export interface BodyTarget {
+  /**
+   * The head arrived: return the memory the whole body must fit in (the transport copies each body byte into it
+   * and fails with `ERR_SLICE_INVALID_RESPONSE` when more arrive), or throw to refuse the response — the
+   * transport then drops it and rejects with what was thrown.
+   */
+  head(head: TransportHead): Uint8Array;
+  /** Body bytes written so far, after each chunk. */
+  progress?(received: number): void;
+}
+
 /**
  * Sends one HTTP request. Rejections should be {@link SliceFetchError}s with code `ERR_SLICE_NETWORK`,
  * `ERR_SLICE_TIMEOUT` or `ERR_SLICE_ABORTED` so the retry policy can classify them; anything else is treated
@@ -264,6 +290,17 @@ export interface TransportResponse {
 export interface Transport {
   /** Sends the request; resolves once the response headers arrived. */
   request(request: TransportRequest): Promise<TransportResponse>;
+  /**
+   * Optional: sends a `GET` and copies its body into the memory `target.head` returns; resolves the bytes written
+   * when the response ended. The engine uses it for slices whose memory it recycles (no garbage per socket read);
+   * without it, slices are read from `request`'s body stream. Rejects as `request` does, or with what `head` threw.
+   *
+   * @example
+   * ```ts
+   * const bytes = await transport.requestInto?.(req, { head: () => Buffer.allocUnsafe(1 << 20) });
+   * ```
+   */
+  requestInto?(request: TransportRequest, target: BodyTarget): Promise<number>;
   /** Closes pooled connections. */
   close?(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Chunks } from '../core/chunks.js';
 import type { SliceFetchConfig } from '../core/config-types.js';
 import { abortError, SliceFetchError, toSliceFetchError } from '../core/errors.js';
+import type { ResponseHead } from '../core/head-checks.js';
 import { strongEtag } from '../core/keys.js';
 import { formatRange, rangeLength } from '../core/range.js';
 import { classifyReference, type ReferenceFacts } from '../core/reference-slice.js';
@@ -21,6 +22,7 @@ import { suspectSignature, validateSlice } from '../core/validate.js';
 import type { ByteRange, HeaderRecord, Logger, Transport, TransportResponse } from '../ports.js';
 import type { OriginScheduler } from './origin-scheduler.js';
 import { discardBody, readBody } from './read-body.js';
+import { readInto, type Seen } from './read-into.js';
 import type { Telemetry } from './telemetry.js';
 
 /** What sub-requests need from the fetcher. */
@@ -47,6 +49,11 @@ export interface SliceRequest {
   readonly priority: number;
   /** Counts body bytes as they arrive, for a fill deciding whether to finish without waiters. */
   readonly progress?: { received: number };
+  /**
+   * Memory for the slice, when its reader gives it back for reuse: the body is then read straight into it
+   * ({@link Transport.requestInto}, when the transport has it) instead of kept as the chunks the socket delivered.
+   */
+  readonly allocate?: ((bytes: number) => Uint8Array) | undefined;
 }
 
 /** The reference slice's outcome. Live responses must be consumed or destroyed by the caller. */
@@ -136,11 +143,8 @@ export function fetchReference(
 
 // ---------------------------------------------------------------------------------------------------------
 
-/** One attempt; `seen` records the response status for telemetry and returns the response. */
-type Attempt<T> = (
-  signal: AbortSignal,
-  seen: (response: TransportResponse) => TransportResponse,
-) => Promise<T>;
+/** One attempt; `seen` records the response status for telemetry and returns the response (or head). */
+type Attempt<T> = (signal: AbortSignal, seen: Seen) => Promise<T>;
 
 /**
  * Attempts at one slice of the version `facts` describe: sent with the precondition that pins it, validated
@@ -155,23 +159,28 @@ function pinnedSlice(deps: OriginDeps, request: SliceRequest, facts: ReferenceFa
   const conditional = precondition !== undefined;
   const sent = conditional ? { ...request, headers: { ...request.headers, ...precondition } } : request;
   let suspected: string | undefined;
+  const check = (head: ResponseHead): SliceFetchError | undefined => {
+    const context = { url: request.url, index: request.index };
+    const error = validateSlice(head, request.range, facts, context, deps.now(), conditional);
+    if (error === undefined) return undefined;
+    const signature = suspectSignature(error);
+    // The same validator difference on two answers is no accident of one response: the object changed.
+    if (signature !== undefined && signature === suspected)
+      return new SliceFetchError('ERR_SLICE_VERSION_CHANGED', `${error.message} (twice)`, error.details);
+    suspected = signature;
+    return error;
+  };
+  const { allocate } = request;
+  if (allocate !== undefined && deps.transport.requestInto !== undefined) {
+    const into = { url: request.url, headers: sent.headers, range: request.range, expected, allocate };
+    return (signal, seen) =>
+      readInto(deps.transport, into, signal, (head) => check(seen(head)), details(request), request.progress);
+  }
   return async (signal, seen) => {
     const response = seen(await send(deps, sent, signal));
-    const error = validateSlice(
-      response,
-      request.range,
-      facts,
-      { url: request.url, index: request.index },
-      deps.now(),
-      conditional,
-    );
+    const error = check(response);
     if (error !== undefined) {
       discardBody(response.body);
-      const signature = suspectSignature(error);
-      // The same validator difference on two answers is no accident of one response: the object changed.
-      if (signature !== undefined && signature === suspected)
-        throw new SliceFetchError('ERR_SLICE_VERSION_CHANGED', `${error.message} (twice)`, error.details);
-      suspected = signature;
       throw error;
     }
     return readBody(response.body, expected, signal, details(request), request.progress);

@@ -107,7 +107,19 @@ function describe(details: SliceFetchErrorDetails): string {
     : `slice ${details.slice} of ${details.url}`;
 }
 
-function truncated(details: SliceFetchErrorDetails, expected: number, received: number): SliceFetchError {
+/**
+ * The error of a body that ended after `received` of the `expected` bytes: a network failure, retryable.
+ *
+ * @example
+ * ```ts
+ * if (bytes !== expected) throw truncated({ url, slice: 3 }, expected, bytes);
+ * ```
+ */
+export function truncated(
+  details: SliceFetchErrorDetails,
+  expected: number,
+  received: number,
+): SliceFetchError {
   return new SliceFetchError(
     'ERR_SLICE_NETWORK',
     `Body of ${describe(details)} ended after ${received} of ${expected} bytes.`,

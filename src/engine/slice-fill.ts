@@ -29,7 +29,10 @@ import { type FlightContext, type Lease, runAlone } from './single-flight.js';
 export interface SliceValue {
   readonly chunks: Chunks;
   readonly source: 'cache' | 'origin';
-  /** The chunks live in memory lent by the read-buffer pool to the reader that started the fill. */
+  /**
+   * The chunks live in memory lent by the read-buffer pool (read into by the store or from the origin) to the
+   * reader that started the fill.
+   */
   readonly lent: boolean;
 }
 
@@ -146,6 +149,8 @@ async function fillSlice(
           signal: context.signal,
           priority: want.priority,
           progress,
+          // Memory the reader gives back, unless the store keeps the slice (it then keeps that memory too).
+          allocate: want.store ? undefined : want.allocate,
         },
         meta,
       );
@@ -156,7 +161,8 @@ async function fillSlice(
     const written = want.store ? storeSlice(engine, meta, key, chunks, event, ticket) : Promise.resolve();
     leaveAfter = written;
     context.hold(claim === 'claimed' ? written.then(() => cache.unlock(key, event)) : written);
-    return { chunks, source: 'origin', lent: false };
+    const lent = !want.store && want.allocate !== undefined && engine.pool.lends(chunks);
+    return { chunks, source: 'origin', lent };
   } finally {
     if (leaveAfter === undefined) ticket.leave();
     else void leaveAfter.then(() => ticket.leave());

@@ -6,7 +6,9 @@
  */
 import { Agent, type Dispatcher } from 'undici';
 import { toSliceFetchError } from '../core/errors.js';
-import type { Transport, TransportRequest, TransportResponse } from '../ports.js';
+import type { BodyTarget, Transport, TransportRequest, TransportResponse } from '../ports.js';
+import { dispatchInto } from './request-into.js';
+import { reusedReadsConnector } from './reused-reads.js';
 
 /** Options of {@link undiciTransport}. */
 export interface UndiciTransportOptions {
@@ -49,18 +51,46 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
       bodyTimeout,
     });
 
+  // Slices read into the engine's own memory go through an agent of their own, whose plain-HTTP sockets read into
+  // reused memory (reused-reads.ts): every response on it is copied out chunk by chunk as it arrives.
+  const into = owned
+    ? new Agent({
+        connections: options.connections ?? 16,
+        pipelining: 1,
+        keepAliveTimeout: options.keepAliveTimeout ?? 30_000,
+        headersTimeout,
+        bodyTimeout,
+        connect: reusedReadsConnector(),
+      })
+    : undefined;
+  let closing: Promise<void> | undefined;
   let lastUrl = '';
   let lastOrigin = '';
   let lastPath = '';
+  // Consecutive slices share one URL: parse it once, not once per slice.
+  const locate = (href: string): void => {
+    if (href === lastUrl) return;
+    const url = new URL(href);
+    lastUrl = href;
+    lastOrigin = url.origin;
+    lastPath = `${url.pathname}${url.search}`;
+  };
   return {
+    ...(into === undefined
+      ? {}
+      : {
+          requestInto(request: TransportRequest, target: BodyTarget): Promise<number> {
+            try {
+              locate(request.url);
+            } catch (error) {
+              return Promise.reject(toSliceFetchError(error, { url: request.url }));
+            }
+            const where = { origin: lastOrigin, path: lastPath, headersTimeout, bodyTimeout };
+            return dispatchInto(into, where, request, target);
+          },
+        }),
     async request(request: TransportRequest): Promise<TransportResponse> {
-      // Consecutive slices share one URL: parse it once, not once per slice.
-      if (request.url !== lastUrl) {
-        lastUrl = request.url;
-        const url = new URL(request.url);
-        lastOrigin = url.origin;
-        lastPath = `${url.pathname}${url.search}`;
-      }
+      locate(request.url);
       try {
         const response = await dispatcher.request({
           origin: lastOrigin,
@@ -78,8 +108,10 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
         throw toSliceFetchError(error, { url: request.url, range: request.headers.range });
       }
     },
-    async close(): Promise<void> {
-      if (owned) await dispatcher.close();
+    close(): Promise<void> {
+      // Idempotent: undici rejects a second close of an agent.
+      closing ??= owned ? Promise.all([dispatcher.close(), into?.close()]).then(() => {}) : Promise.resolve();
+      return closing;
     },
   };
 }
