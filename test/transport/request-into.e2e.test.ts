@@ -181,7 +181,7 @@ describe('undiciTransport().requestInto', () => {
           });
           const { made, requestInto } = transport(1);
           try {
-            for (const [n, body] of bodies.entries()) {
+            for (const body of bodies) {
               const memory = Buffer.alloc(body.length);
               expect(await requestInto(get(origin.url), { head: () => memory })).toBe(body.length);
               expect(memory.equals(body)).toBe(true);
