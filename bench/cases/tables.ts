@@ -37,6 +37,7 @@ export function resultTables(results: Results): string {
   const c2 = [
     'c2.undici',
     'c2.cold.open',
+    'c2.cold.recycled',
     'c2.cold.response',
     'c2.cold.open.steady',
     'c2.cold.response.steady',
@@ -56,17 +57,19 @@ export function resultTables(results: Results): string {
     ];
   });
   const plain = median(results.get('c2.undici')?.rssKiB ?? []);
-  const c3 = ['c2.cold.open', 'c2.cold.response', 'c2.nocache.open', 'c2.undici'].map((id) => {
-    const s = results.get(id);
-    const rss = s?.rssKiB ?? [];
-    return [
-      variantLabel(id),
-      rssCell(median(rss)),
-      `${rssCell(Math.min(...rss))} – ${rssCell(Math.max(...rss))}`,
-      rssCell(median(s?.arrayBuffersKiB ?? [])),
-      signedRss(median(rss) - plain),
-    ];
-  });
+  const c3 = ['c2.cold.open', 'c2.cold.recycled', 'c2.cold.response', 'c2.nocache.open', 'c2.undici'].map(
+    (id) => {
+      const s = results.get(id);
+      const rss = s?.rssKiB ?? [];
+      return [
+        variantLabel(id),
+        rssCell(median(rss)),
+        `${rssCell(Math.min(...rss))} – ${rssCell(Math.max(...rss))}`,
+        rssCell(median(s?.arrayBuffersKiB ?? [])),
+        signedRss(median(rss) - plain),
+      ];
+    },
+  );
   return [
     '### Case 1 — 64 MiB, nginx `limit_rate 20m` per connection, 1 MiB slices, concurrency 8',
     '',

@@ -76,6 +76,9 @@ export const VARIANTS: readonly Variant[] = [
   undiciVariant('c1.undici', 'undici, one GET', 'slow', 'small'),
   undiciVariant('c2.undici', 'undici, one GET', 'fast', 'large'),
   sliceVariant('c2.cold.open', 'cold, internal open (pieces)', { entry: 'open' }),
+  sliceVariant('c2.cold.recycled', 'cold, internal open, pieces given back (as `createSliceHandler()`)', {
+    entry: 'recycled',
+  }),
   sliceVariant('c2.cold.response', 'cold, `fetch()` + reader', {}),
   sliceVariant('c2.cold.open.steady', 'cold, internal open, warm process', {
     entry: 'open',
@@ -151,7 +154,7 @@ function undiciVariant(id: string, text: string, path: 'slow' | 'fast', size: 's
 interface SliceVariantOptions {
   readonly path?: 'slow' | 'fast';
   readonly size?: 'small' | 'large';
-  readonly entry?: 'open' | 'response';
+  readonly entry?: 'open' | 'recycled' | 'response';
   readonly cacheBytes?: number | false;
   /** Passes in one process; the last is measured (2 = warm cache). */
   readonly passes?: number;

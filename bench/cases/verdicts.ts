@@ -52,7 +52,8 @@ export function verdicts(results: Results): Verdict[] {
   );
   for (const [entry, name] of entries)
     out.push(vsGet(`c2.warm.${entry}`, 0.8, `2. ${name}: warm throughput ≥ 0.8 × undici GET`));
-  for (const [entry, name] of entries) {
+  const rssEntries = [...entries, ['recycled', 'internal open, pieces given back (as the handler)']] as const;
+  for (const [entry, name] of rssEntries) {
     const peak = rss(`c2.cold.${entry}`);
     const rounds = results.get(`c2.cold.${entry}`)?.rssKiB.length ?? 0;
     out.push({

@@ -8,7 +8,7 @@ import { readPass } from './read-pass.js';
 /** The JSON argument of this client. */
 export interface SliceClientSpec {
   readonly url: string;
-  readonly entry: 'open' | 'response';
+  readonly entry: 'open' | 'recycled' | 'response';
   readonly passes: number;
   readonly sliceSize: number;
   readonly concurrency: number;

@@ -121,8 +121,11 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
     [openSymbol]: open,
     [answerNowSymbol]: answerNow,
     async fetch(url, init) {
-      const result = await open(url, init);
-      const response = toResponse(result, init?.zeroCopy === true);
+      // A body of copies (the default) gives each slice's memory back once copied, so slices are read into
+      // recycled memory, as for the Node handler; `zeroCopy` hands over the engine's memory itself.
+      const zeroCopy = init?.zeroCopy === true;
+      const result = await open(url, zeroCopy ? init : { ...init, recycle: true });
+      const response = toResponse(result, zeroCopy);
       const body = result.pieces === undefined ? result.body : undefined;
       if (body !== undefined) {
         // A Response dropped unread would keep its request (and its reader's memory) until close(): when the

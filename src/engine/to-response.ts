@@ -3,8 +3,9 @@
  * high-water mark of 0 — a `type: 'bytes'` stream would detach (zero out) the buffers it is given, which may be
  * the cache's own (design.md "Default streams, never byte streams"). Each piece — a slice, trimmed to the range —
  * is one chunk of the consumer's own (R21): a consumer that writes into its chunks cannot change what the
- * cache serves next, and a web stream moves a slice in one chunk, not one per socket read. With `zeroCopy`,
- * the caller promises never to write into them, and gets the chunks as they are.
+ * cache serves next, and a web stream moves a slice in one chunk, not one per socket read. Once copied, a piece
+ * goes back to the engine (`result.release`, when the request recycles), which reads the next slice into it.
+ * With `zeroCopy`, the caller promises never to write into them, and gets the chunks as they are.
  *
  * @module
  */
@@ -14,8 +15,12 @@ import type { SliceResult } from './request-types.js';
 /** Wraps the engine's result as a `Response`. */
 export function toResponse(result: SliceResult, zeroCopy = false): Response {
   const enqueue = (controller: ReadableStreamDefaultController<Uint8Array>, piece: Chunks): void => {
-    if (zeroCopy) for (const chunk of piece) controller.enqueue(chunk);
-    else if (piece.length > 0) controller.enqueue(Buffer.concat(piece));
+    if (zeroCopy) {
+      for (const chunk of piece) controller.enqueue(chunk);
+      return;
+    }
+    if (piece.length > 0) controller.enqueue(Buffer.concat(piece));
+    result.release?.(piece); // copied: the engine may read the next slice into this memory
   };
   const headers = new Headers();
   for (const [name, value] of Object.entries(result.headers)) {

@@ -95,16 +95,31 @@ describe('recycled read buffers behind createSliceHandler', () => {
     expect(stack.poisoned).toBe(stack.lentReads);
   });
 
-  it('never lends the memory of a fetch() body, which the caller keeps', async () => {
+  it('gives a fetch() body chunks of its own: lent memory is copied out before it is given back', async () => {
     const size = 12 * SLICE;
     const { seed } = origin.setObject('/kept.bin', { size });
     await stack.fill('/kept.bin', 12);
     const res = await stack.fetcher.fetch(`${origin.url('/kept.bin')}`);
     const kept: Uint8Array[] = [];
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) kept.push(chunk);
-    expect(stack.lentReads).toBe(0);
-    // Handler requests now recycle (and poison) buffers; the chunks kept from fetch() must not change.
+    // Read into lent memory, copied into the body's chunks, then given back…
+    expect(stack.lentReads).toBe(12);
+    // …so handler requests read into those buffers again and poison them: the chunks kept must not change.
     for (let i = 0; i < 3; i++) await stack.get('/kept.bin');
+    expect(stack.poisoned).toBeGreaterThan(0);
+    expect(stack.distinctBuffers.size).toBeLessThan(12 * 4); // the fetch()'s memory was reused
+    expect(Buffer.concat(kept).equals(contentBytes(seed, 0, size - 1))).toBe(true);
+  });
+
+  it('never lends the memory of a zeroCopy fetch() body, which the caller keeps as it is', async () => {
+    const size = 12 * SLICE;
+    const { seed } = origin.setObject('/zero-copy.bin', { size });
+    await stack.fill('/zero-copy.bin', 12);
+    const res = await stack.fetcher.fetch(`${origin.url('/zero-copy.bin')}`, { zeroCopy: true });
+    const kept: Uint8Array[] = [];
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) kept.push(chunk);
+    expect(stack.lentReads).toBe(0);
+    for (let i = 0; i < 3; i++) await stack.get('/zero-copy.bin');
     expect(stack.poisoned).toBeGreaterThan(0);
     expect(Buffer.concat(kept).equals(contentBytes(seed, 0, size - 1))).toBe(true);
   });
