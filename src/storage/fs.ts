@@ -141,7 +141,10 @@ class FsStore implements FsStorage {
     }
   }
 
-  /** Whether the index holds `key` unexpired; no disk I/O, so a file removed by another process still counts. */
+  /**
+   * Whether the index holds `key` unexpired. No disk I/O once the start-up scan is done (so a file removed by
+   * another process still counts); while it runs, a key it has not reached costs one synchronous header read.
+   */
   has(key: string): boolean {
     this.#assertOpen();
     this.#loader.loadKey(key);
@@ -195,7 +198,7 @@ class FsStore implements FsStorage {
     try {
       await this.#generations.bump(objectKey);
     } catch (error) {
-      throw this.#fail('bump the generation of', objectKeyPrefix(objectKey), error);
+      throw this.#fail('bump the generation of', prefix, error);
     }
     const keys = new Set(this.#index.keysOf(prefix));
     for (const key of keys) this.#index.forget(key);
