@@ -149,8 +149,9 @@ async function fillSlice(
           signal: context.signal,
           priority: want.priority,
           progress,
-          // Memory the reader gives back, unless the store keeps the slice (it then keeps that memory too).
-          allocate: want.store ? undefined : want.allocate,
+          // Memory the reader gives back, unless the store keeps the slice (it then keeps that memory too);
+          // otherwise one fresh buffer per slice — never a pile of socket reads kept for as long as the slice.
+          allocate: want.store || want.allocate === undefined ? ownMemory : want.allocate,
         },
         meta,
       );
@@ -197,6 +198,11 @@ export function storeSlice(
       }),
     )
     .then(noop);
+}
+
+/** Memory a slice read from the origin keeps for itself: one buffer, outside Node's shared pool. */
+function ownMemory(bytes: number): Uint8Array {
+  return Buffer.allocUnsafeSlow(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------------------
