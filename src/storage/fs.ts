@@ -1,10 +1,11 @@
 /**
  * A disk slice store: one file per entry under a two-level fan-out (`dir/ab/cd/<key>`), each file a small
  * checksummed header and the body, written atomically (temp file + rename), read with positional reads, kept
- * within a byte budget by an in-memory LRU index rebuilt from the headers at start.
+ * within a byte budget by a compact in-memory index (sampled LRU) rebuilt from the headers at start.
  *
  * The pieces: `fs-format.ts` is the file format (encoding and checks, no I/O), `fs-io.ts` the file I/O,
- * `fs-index.ts` the LRU index and `fs-scan.ts` the start-up scan; this module wires them into the store.
+ * `fs-read.ts` reading one entry, `fs-index.ts` the index and `fs-scan.ts` the start-up scan; this module
+ * wires them into the store.
  *
  * A file that fails any check is a miss and is removed: the store never serves bytes it cannot vouch for, and
  * a broken file is never worse than a miss (R7, P13, P25). Keys are checked against the core's key shape
@@ -29,25 +30,21 @@ import type {
   CacheStorage,
   Logger,
 } from '../ports.js';
-import { assertRange, badBlock, blockCrcs, decodeFile, encodeHeader, entryPath } from './fs-format.js';
+import { assertRange, blockCrcs, encodeHeader, entryPath } from './fs-format.js';
 import { FsGenerations } from './fs-generations.js';
 import { FsIndex, indexEntryOf } from './fs-index.js';
 import {
-  allocated,
   closeQuietly,
   errorCode,
-  HEADER_PROBE,
   listEntriesOf,
   makeDir,
   noop,
   openForRead,
-  readBlocks,
-  readFull,
-  readHeader,
   unlinkIfPresent,
   writeAtomically,
 } from './fs-io.js';
 import { type FsStorageOptions, resolveFsOptions } from './fs-options.js';
+import { readEntry } from './fs-read.js';
 import { IndexLoader } from './fs-scan.js';
 
 export type { FsStorageOptions } from './fs-options.js';
@@ -133,7 +130,13 @@ class FsStore implements FsStorage {
         this.#index.forget(key); // gone (another process may have evicted it): a miss
         return undefined;
       }
-      return await this.#read(fd, key, path, range, options?.allocate ?? Buffer.allocUnsafeSlow);
+      const allocate = options?.allocate ?? Buffer.allocUnsafeSlow;
+      const read = await readEntry(fd, key, range, allocate, this.#index.get(key), this.#now);
+      if (read.kind === 'foreign') return undefined;
+      // Expired, or corrupt (a reason given): removed, and a miss.
+      if (read.kind === 'drop') return await this.#drop(key, path, read.reason);
+      this.#index.remember(key, indexEntryOf(read.header));
+      return read.chunks;
     } catch (error) {
       throw this.#fail('read', key, error);
     } finally {
@@ -227,55 +230,6 @@ class FsStore implements FsStorage {
     await this.#scanned;
     await Promise.allSettled([...this.#pending]);
     this.#index.clear();
-  }
-
-  /**
-   * Reads and verifies one file through `fd` into memory from `allocate` (the caller's pool, or fresh); a
-   * corrupt file is removed and is a miss.
-   */
-  async #read(
-    fd: number,
-    key: string,
-    path: string,
-    range: ByteRange | undefined,
-    allocate: (bytes: number) => Uint8Array,
-  ): Promise<Chunks | undefined> {
-    const known = this.#index.get(key);
-    if (range === undefined && known !== undefined) {
-      // Fast path: the index knows the file's size, so header and body arrive in one positional read.
-      const file = allocated(allocate, known.fileBytes);
-      const decoded = decodeFile(file.subarray(0, await readFull(fd, file, 0)), key);
-      if (decoded.kind === 'ok') {
-        if (decoded.header.expiresAt <= this.#now()) return this.#drop(key, path);
-        this.#index.remember(key, indexEntryOf(decoded.header));
-        return [decoded.body];
-      }
-      // Replaced by a file of another size (rewritten metadata), or broken: read it the general way, which
-      // tells the two apart.
-    }
-    const parsed = await readHeader(
-      fd,
-      key,
-      known === undefined ? HEADER_PROBE : known.fileBytes - known.bytes,
-    );
-    if (parsed.kind === 'foreign') return undefined;
-    if (parsed.kind === 'invalid') return this.#drop(key, path, parsed.reason);
-    const { header } = parsed;
-    const start = range?.start ?? 0;
-    const end = Math.min(range?.end ?? header.length - 1, header.length - 1);
-    let body: Buffer = Buffer.alloc(0);
-    let from = 0;
-    if (header.expiresAt <= this.#now()) return this.#drop(key, path);
-    if (start <= end) {
-      const blocks = await readBlocks(fd, header, start, end, allocate);
-      if (blocks === undefined) return this.#drop(key, path, 'truncated body');
-      ({ body, from } = blocks);
-    }
-    if (header.expiresAt <= this.#now()) return this.#drop(key, path); // the clock moved during the read
-    const block = badBlock(header, body, from);
-    if (block !== -1) return this.#drop(key, path, `checksum mismatch in block ${block}`);
-    this.#index.remember(key, indexEntryOf(header));
-    return [body.subarray(start - from, end - from + 1)];
   }
 
   async #write(key: string, path: string, value: Chunks, meta: CacheEntryMeta): Promise<void> {
