@@ -251,6 +251,7 @@ export interface TransportResponse {
 
 /** The head of a response read by {@link Transport.requestInto}. */
 export interface TransportHead {
+  /** HTTP status (a final one: 1xx heads are skipped). */
   readonly status: number;
   /** Lower-case response headers. */
   readonly headers: HeaderRecord;
