@@ -302,8 +302,10 @@ export interface Transport {
   request(request: TransportRequest): Promise<TransportResponse>;
   /**
    * Optional: sends a `GET` and copies its body into the memory `target.head` returns; resolves the bytes written
-   * when the response ended. The engine uses it for slices whose memory it recycles (no garbage per socket read);
-   * without it, slices are read from `request`'s body stream. Rejects as `request` does, or with what `head` threw.
+   * when the response ended. The engine uses it for every slice but an object's first (one buffer per slice, or
+   * recycled memory; no garbage per socket read); without it, slices are read from `request`'s body stream.
+   * Rejects as `request` does, or with what `head` threw. The undici transport's is not enumerable, so a wrapper
+   * that spreads it (`{ ...next, request: wrapped }`) sends every slice through its own `request`.
    *
    * @example
    * ```ts

@@ -102,6 +102,20 @@ export function encodingOf(headers: HeaderRecord): string | undefined {
   return undefined;
 }
 
+/**
+ * The `Transfer-Encoding` when it names any coding other than `chunked` (RFC 9112 §6.1: the HTTP client undoes
+ * only `chunked`, so any other coding would reach the slice as the body's bytes), else undefined.
+ */
+export function transferCodingOf(headers: HeaderRecord): string | undefined {
+  const value = headerValue(headers, 'transfer-encoding');
+  if (value === undefined) return undefined;
+  for (const coding of value.split(',')) {
+    const c = coding.trim().toLowerCase();
+    if (c !== '' && c !== 'chunked') return value;
+  }
+  return undefined;
+}
+
 /** The offending `Content-Length` text when present and not `expected`; identical repeats are one value (§8.6). */
 export function contentLengthMismatch(headers: HeaderRecord, expected: number): string | undefined {
   const cl = singleHeader(headers, 'content-length');

@@ -18,6 +18,7 @@ import {
   sliceError,
   slicePrefix,
   statusError,
+  transferCodingOf,
 } from './head-checks.js';
 import { headerValue, singleHeader } from './headers.js';
 import type { ByteRange } from './range.js';
@@ -106,6 +107,17 @@ export function validateSlice(
       'Content-Encoding',
       'identity',
       encoding,
+    );
+  }
+  const transferCoding = transferCodingOf(headers);
+  if (transferCoding !== undefined) {
+    return sliceError(
+      'ERR_SLICE_INVALID_RESPONSE',
+      context,
+      requested,
+      'Transfer-Encoding',
+      'chunked',
+      transferCoding,
     );
   }
   const length = end - requested.start + 1;

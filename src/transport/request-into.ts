@@ -79,14 +79,19 @@ export function dispatchInto(
         }
       },
       onResponseData(_controller, chunk) {
-        noteDelivery('body');
-        if (settled || memory === undefined) return;
+        if (settled || memory === undefined) {
+          noteDelivery('body');
+          return;
+        }
         if (received + chunk.byteLength > memory.byteLength) {
+          noteDelivery('body');
           settle(tooLong(request, memory.byteLength));
           return;
         }
         memory.set(chunk, received);
         received += chunk.byteLength;
+        // The last byte: a chunked body's trailers may follow in this very read (see DeliveryEvent).
+        noteDelivery(received === memory.byteLength ? 'last-body' : 'body');
         target.progress?.(received);
       },
       onResponseEnd() {

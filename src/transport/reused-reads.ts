@@ -8,14 +8,15 @@
  * option a socket reads into memory we give it instead, and may keep giving the same memory.
  *
  * When the same memory may be read into again: undici parses a read synchronously when told the socket is
- * readable, and keeps views of it afterwards only while a response head is incomplete (header fields) or while
- * bytes stay queued in the socket. So each read is delivered synchronously, the handler notes what it saw
- * ({@link noteDelivery}), and the memory is reused only when nothing stayed queued and the last thing seen was
- * a complete head, body bytes or the end of a response. Otherwise the socket gets fresh memory and the old one
- * is left to the collector with whatever views still hold it — the cost of a plain socket, never a risk.
- * Each socket has its own memory: one socket's views can never be overwritten by another's reads. (A
- * `diagnostics_channel` subscriber to undici's header or body events that keeps the buffers it is handed past the
- * event would see them change; the agent using this connector is private to slice reads.)
+ * readable, and keeps views of it afterwards only while header fields are incomplete (a head, or a chunked
+ * body's trailers) or while bytes stay queued in the socket. So each read is delivered synchronously, the
+ * handler notes what it saw ({@link noteDelivery}), and the memory is reused only when nothing stayed queued and
+ * the last thing seen was a complete head, body bytes short of the last one, or the end of a response.
+ * Otherwise the socket gets fresh memory and the old one is left to the collector with whatever views still
+ * hold it — the cost of a plain socket, never a risk. Each socket has its own memory: one socket's views can
+ * never be overwritten by another's reads. (undici's `diagnostics_channel` events are global: a subscriber that
+ * keeps the header or body buffers it is handed past the event would see them change. Body bytes the engine
+ * reads are never affected.)
  *
  * @module
  */
@@ -25,8 +26,12 @@ import { buildConnector } from 'undici';
 /** Bytes of each socket's read memory: what Node itself reads at a time. */
 const READ_BYTES = 64 * 1024;
 
-/** What a response handler saw during one delivery: a complete final head, body bytes, the end, or a 1xx. */
-export type DeliveryEvent = 'head' | 'body' | 'end' | 'informational';
+/**
+ * What a response handler saw during one delivery: a complete final head, body bytes, the end, a 1xx, or the
+ * last body byte (`last-body`): trailers of a chunked body may follow in this read, and undici keeps views of
+ * their fields until they are complete — unsafe, like a 1xx, unless the end comes in the same read.
+ */
+export type DeliveryEvent = 'head' | 'body' | 'end' | 'informational' | 'last-body';
 
 /** The delivery in progress (reads are delivered one at a time, synchronously). */
 let delivering: { last: DeliveryEvent | undefined } | undefined;
@@ -89,7 +94,8 @@ function onRead(this: Socket, nread: number, memory: Uint8Array): boolean {
     delivering = outer;
   }
   const idle = this.readableLength === 0;
-  const safe = idle && !this.destroyed && delivery.last !== undefined && delivery.last !== 'informational';
+  const last = delivery.last;
+  const safe = idle && !this.destroyed && (last === 'head' || last === 'body' || last === 'end');
   nextMemory = safe ? memory : undefined;
   return this.readableLength < this.readableHighWaterMark;
 }

@@ -75,20 +75,7 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
     lastOrigin = url.origin;
     lastPath = `${url.pathname}${url.search}`;
   };
-  return {
-    ...(into === undefined
-      ? {}
-      : {
-          requestInto(request: TransportRequest, target: BodyTarget): Promise<number> {
-            try {
-              locate(request.url);
-            } catch (error) {
-              return Promise.reject(toSliceFetchError(error, { url: request.url }));
-            }
-            const where = { origin: lastOrigin, path: lastPath, headersTimeout, bodyTimeout };
-            return dispatchInto(into, where, request, target);
-          },
-        }),
+  const transport: Transport = {
     async request(request: TransportRequest): Promise<TransportResponse> {
       locate(request.url);
       try {
@@ -114,4 +101,22 @@ export function undiciTransport(options: UndiciTransportOptions = {}): Transport
       return closing;
     },
   };
+  if (into !== undefined) {
+    // Not enumerable: a wrapper written as `{ ...next, request: wrapped }` must not carry it along unwrapped —
+    // slices would then bypass what the wrapper adds (a signature, an allow-list, a count). A wrapper that wants
+    // it forwards it by name.
+    Object.defineProperty(transport, 'requestInto', {
+      enumerable: false,
+      value(request: TransportRequest, target: BodyTarget): Promise<number> {
+        try {
+          locate(request.url);
+        } catch (error) {
+          return Promise.reject(toSliceFetchError(error, { url: request.url }));
+        }
+        const where = { origin: lastOrigin, path: lastPath, headersTimeout, bodyTimeout };
+        return dispatchInto(into, where, request, target);
+      },
+    });
+  }
+  return transport;
 }

@@ -136,6 +136,21 @@ describe('validateSlice', () => {
     ).toBe('ERR_SLICE_INVALID_RESPONSE');
   });
 
+  it('rejects a Transfer-Encoding other than chunked (its bytes would reach the slice as they are)', () => {
+    expect(
+      validateSlice(sliceHead({ 'transfer-encoding': 'chunked' }), slice3, facts, ctx3, NOW),
+    ).toBeUndefined();
+    const error = validateSlice(
+      sliceHead({ 'transfer-encoding': 'gzip, chunked' }),
+      slice3,
+      facts,
+      ctx3,
+      NOW,
+    );
+    expect(error?.code).toBe('ERR_SLICE_INVALID_RESPONSE');
+    expect(error?.message).toContain('expected Transfer-Encoding `chunked`, got `gzip, chunked`');
+  });
+
   it('checks Content-Length when present, accepting identical repeats', () => {
     expect(
       validateSlice(sliceHead({ 'content-length': undefined }), slice3, facts, ctx3, NOW),

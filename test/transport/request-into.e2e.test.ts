@@ -97,6 +97,40 @@ async function respond(socket: Socket, script: Script): Promise<void> {
   if (script.cut?.action === 'end') socket.end();
 }
 
+/**
+ * An origin answering with a chunked 206 whose last chunk, terminator and the name of a trailer field go out in
+ * one read (A), and the rest of the trailers in a later one (B). B is laid out so that, read into A's memory, it
+ * would put `content-length` where undici still holds the view of that trailer name — a field llhttp refuses
+ * next to chunked, so a reused read fails the response (found in review), and a fresh one does not.
+ */
+async function startTrailersOrigin(body: Buffer): Promise<string> {
+  const readA = Buffer.concat([
+    Buffer.from(
+      `HTTP/1.1 206 Partial Content\r\ncontent-range: bytes 0-${body.length - 1}/${body.length}\r\n` +
+        'transfer-encoding: chunked\r\n\r\n',
+    ),
+    Buffer.from(`${body.length.toString(16)}\r\n`),
+    body,
+    Buffer.from('\r\n0\r\nX-Abcdefghijkl:'),
+  ]);
+  const nameAt = readA.length - 15; // where the trailer name sits in read A's memory
+  let readB = ' 7\r\nX-Pad: ';
+  readB += `${'p'.repeat(nameAt - readB.length)}content-length${'p'.repeat(100)}\r\n\r\n`;
+  const server = createServer((socket: Socket) => {
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('data', async () => {
+      socket.write(readA);
+      await sleep(50); // traffic shaping: B must arrive as a read of its own
+      socket.write(readB);
+    });
+  });
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/object`;
+}
+
 function partial(body: Buffer, extra: Record<string, string> = {}, status = '206 Partial Content'): string {
   const fields = { 'content-length': String(body.length), ...extra };
   return `HTTP/1.1 ${status}\r\n${Object.entries(fields)
@@ -291,6 +325,25 @@ describe('undiciTransport().requestInto', () => {
       requestInto(get(origin.url, AbortSignal.abort()), { head: () => Buffer.alloc(1) }),
     ).rejects.toMatchObject({ code: 'ERR_SLICE_ABORTED' });
     expect(origin.connections).toBe(0);
+  });
+
+  it('is not carried along by a wrapper that spreads the transport, so slices go through its request()', () => {
+    const made = undiciTransport();
+    transports.push(made);
+    const wrapped = { ...made, request: made.request.bind(made) };
+    expect(made.requestInto).toBeTypeOf('function');
+    expect('requestInto' in wrapped).toBe(false);
+  });
+
+  it('reuses no read holding a chunked body’s trailers: trailer fields and body stay exact', async () => {
+    const body = randomBytes(4096);
+    const url = await startTrailersOrigin(body);
+    const { requestInto } = transport(1);
+    for (let n = 0; n < 3; n++) {
+      const memory = Buffer.alloc(body.length);
+      expect(await requestInto(get(url), { head: () => memory })).toBe(body.length);
+      expect(memory.equals(body)).toBe(true);
+    }
   });
 
   it('closes once, however often close() is called', async () => {
