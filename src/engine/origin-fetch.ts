@@ -50,8 +50,9 @@ export interface SliceRequest {
   /** Counts body bytes as they arrive, for a fill deciding whether to finish without waiters. */
   readonly progress?: { received: number };
   /**
-   * Memory for the slice, when its reader gives it back for reuse: the body is then read straight into it
-   * ({@link Transport.requestInto}, when the transport has it) instead of kept as the chunks the socket delivered.
+   * Memory for the slice's body (one buffer of its own, or recycled memory its reader gives back): with a
+   * transport that has {@link Transport.requestInto}, the body is read straight into it instead of kept as the
+   * chunks the socket delivered.
    */
   readonly allocate?: ((bytes: number) => Uint8Array) | undefined;
 }
