@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
-import type { CacheStorage } from '../../src/ports.js';
+import type { CacheStorage, Metrics } from '../../src/ports.js';
 import { fsStorage } from '../../src/storage/fs.js';
 import { memoryStorage } from '../../src/storage/memory.js';
 import { redisStorage } from '../../src/storage/redis.js';
@@ -57,8 +57,8 @@ function kept<T extends CacheStorage>(store: T): T {
   return store;
 }
 
-function fetcherOn(cache: CacheStorage): InternalSliceFetcher {
-  return makeFetcher({ cache, sliceSize: SLICE, concurrency: 4 });
+function fetcherOn(cache: CacheStorage, hooks: Metrics = {}): InternalSliceFetcher {
+  return makeFetcher({ cache, sliceSize: SLICE, concurrency: 4, hooks });
 }
 
 /** Resolves once `count` connections listen on the purge channel of `prefix` (subscribing is asynchronous). */
@@ -111,11 +111,16 @@ describe('tiered memory + Redis on two fetchers', () => {
     const url = origin.url(path);
     const prefix = `tiered${++prefixes}:`;
     const fronts = [memoryStorage(), memoryStorage()];
-    const [one, two] = fronts.map((front) =>
-      fetcherOn(kept(tieredStorage([front, redisStorage({ url: redis.url, prefix })]))),
+    let stored = 0; // slices the first fetcher's writes landed (they complete after its response)
+    const [one, two] = fronts.map((front, n) =>
+      fetcherOn(
+        kept(tieredStorage([front, redisStorage({ url: redis.url, prefix })])),
+        n === 0 ? { onCacheStore: () => void stored++ } : {},
+      ),
     ) as [InternalSliceFetcher, InternalSliceFetcher];
     await listening(prefix, 2);
     expect((await read(one, url)).status).toBe('MISS');
+    await expect.poll(() => stored).toBe(6);
     // The second fetcher reads the slices the first stored in Redis — and keeps them in its memory tier.
     expect(await read(two, url)).toMatchObject({ status: 'HIT' });
     expect((await fronts[1]?.stats())?.entries).toBeGreaterThanOrEqual(6);
