@@ -1,10 +1,9 @@
 /**
  * HTTPS on `slice-proxy`'s listening side (R18): `--tls-cert`/`--tls-key` (or `tls: { cert, key }` in YAML)
  * make the proxy an HTTPS server that serves ranges byte-exact to a client trusting the certificate; a missing
- * or unusable file stops the start-up with exit 2 and its reason. The certificate is self-signed, made by
- * `openssl` in the test (node:crypto cannot make certificates); without openssl the suite is skipped.
+ * or unusable file stops the start-up with exit 2 and its reason. The certificate is self-signed
+ * (test/support/self-signed.ts); without openssl the suite is skipped.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,16 +11,8 @@ import { Agent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
+import { hasOpenssl, writeSelfSignedCert } from '../support/self-signed.js';
 import { killAll, runCli, runToEnd } from './cli-helpers.js';
-
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 let origin: TestOrigin;
 let dir: string;
@@ -31,32 +22,7 @@ let key: string;
 beforeAll(async () => {
   origin = await startOrigin();
   dir = await mkdtemp(join(tmpdir(), 'slice-proxy-tls-'));
-  cert = join(dir, 'cert.pem');
-  key = join(dir, 'key.pem');
-  if (hasOpenssl)
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+  if (hasOpenssl) ({ cert, key } = writeSelfSignedCert(dir));
 });
 afterAll(async () => {
   await origin.close();

@@ -1,10 +1,10 @@
 /**
  * An `https:` origin through the default transport: slices go through `requestInto` on TLS sockets (undici's own
  * connector: no reused reads there, the body still copied into the slice's memory), the first slice and the
- * metadata through `request`. The certificate is self-signed (made with `openssl`, as node:crypto cannot), so
- * verification is turned off for this file's connections only, through Node's documented environment switch.
+ * metadata through `request`. The certificate is self-signed (test/support/self-signed.ts; `openssl` is a CI
+ * tool), so verification is turned off for this file's connections only, through Node's documented environment
+ * switch.
  */
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSliceFetcher, undiciTransport } from '../../src/index.js';
+import { writeSelfSignedCert } from '../support/self-signed.js';
 
 const BODY = randomBytes(3 * 1024 * 1024 + 777);
 let server: Server;
@@ -24,31 +25,7 @@ const served: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'slice-fetch-https-'));
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
+  const { key, cert } = writeSelfSignedCert(dir);
   server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
     const match = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
     served.push(req.headers.range ?? 'none');
