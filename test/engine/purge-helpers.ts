@@ -1,6 +1,6 @@
 /**
  * Shared by the purge tests (P27): origin validators that cannot tell two versions apart, so only a purge can,
- * a read through a fetcher, and a poll until a fetcher serves a given version.
+ * a read through a fetcher, a poll until a fetcher serves a given version, and a check of ranges of one version.
  */
 import { expect } from 'vitest';
 import type { InternalSliceFetcher } from '../../src/engine/fetcher-types.js';
@@ -46,4 +46,28 @@ export async function servesVersion(
       return bytes.equals(expected);
     }, options.wait ?? { timeout: 5000 })
     .toBe(true);
+}
+
+/**
+ * Expects every fetcher to serve only version `seed` of the object: whole, a range across slices from inside
+ * slice 3 to slice 17's first byte (`sliceSize` bytes per slice), and the last 100 bytes.
+ */
+export async function expectRangesOfVersion(
+  fetchers: readonly InternalSliceFetcher[],
+  url: string,
+  seed: number,
+  size: number,
+  sliceSize: number,
+): Promise<void> {
+  for (const fetcher of fetchers)
+    for (const [first, last] of [
+      [0, size - 1],
+      [3 * sliceSize + 5, 17 * sliceSize],
+      [size - 100, size - 1],
+    ] as const)
+      expect(
+        (await readThrough(fetcher, url, `bytes=${first}-${last}`)).bytes.equals(
+          contentBytes(seed, first, last),
+        ),
+      ).toBe(true);
 }

@@ -30,7 +30,12 @@ import { indexKey, lockKey } from '../../src/storage/redis-layout.js';
 import { tieredStorage } from '../../src/storage/tiered.js';
 import { killAll, startSliceProxy } from '../cli/cli-helpers.js';
 import { closeFetchers, KiB, MiB, makeFetcher } from '../engine/e2e-helpers.js';
-import { FIXED_VALIDATORS as FIXED, readThrough as read, servesVersion } from '../engine/purge-helpers.js';
+import {
+  expectRangesOfVersion,
+  FIXED_VALIDATORS as FIXED,
+  readThrough as read,
+  servesVersion,
+} from '../engine/purge-helpers.js';
 import { contentBytes } from '../support/content.js';
 import { startOrigin, type TestOrigin } from '../support/origin.js';
 import { startRedisCluster, type TestRedisCluster } from '../support/redis-cluster.js';
@@ -179,15 +184,7 @@ describe('a purge on a Redis Cluster under maxmemory pressure (allkeys-lru on ev
       await servesVersion(two, url, 2, size, { wait: WAIT });
       // A fetcher started after the purge, and ranges through every fetcher: the new version only.
       const later = fetcherOn(clusterStore(prefix));
-      for (const fetcher of [one, two, later])
-        for (const [first, last] of [
-          [0, size - 1],
-          [3 * SLICE + 5, 17 * SLICE],
-          [size - 100, size - 1],
-        ] as const)
-          expect(
-            (await read(fetcher, url, `bytes=${first}-${last}`)).bytes.equals(contentBytes(2, first, last)),
-          ).toBe(true);
+      await expectRangesOfVersion([one, two, later], url, 2, size, SLICE);
     } finally {
       for (const node of all) {
         const client = await nodeClient(node);
