@@ -113,10 +113,10 @@ export class FsIndex {
 
   /**
    * Adds an entry the start-up scan found, written at `storedAt` (ms since the epoch), unless the key is known
-   * already (it was used or written since the store started: that is newer).
+   * already (it was used or written since the store started: that is newer). Returns whether it was added.
    */
-  adopt(key: string, entry: IndexEntry, storedAt: number): void {
-    this.#put(key, entry, storedAt - SCANNED_AGE, false);
+  adopt(key: string, entry: IndexEntry, storedAt: number): boolean {
+    return this.#put(key, entry, storedAt - SCANNED_AGE, false);
   }
 
   /** Drops an entry, if known. */
@@ -227,12 +227,12 @@ export class FsIndex {
     return `${raw.toString('hex', at, at + 16)}.${suffix}`;
   }
 
-  #put(key: string, entry: IndexEntry, lastUse: number, replace: boolean): void {
-    if (!this.#parse(key)) return;
+  #put(key: string, entry: IndexEntry, lastUse: number, replace: boolean): boolean {
+    if (!this.#parse(key)) return false;
     const slot = this.#keySlotOfProbe();
     let row: number;
     if (slot !== EMPTY) {
-      if (!replace) return;
+      if (!replace) return false;
       row = this.#keys.slots[slot] as number;
       this.#bytes -= this.#rows.bytes[row] as number;
     } else {
@@ -245,6 +245,7 @@ export class FsIndex {
     rows.expiresAt[row] = entry.expiresAt;
     rows.lastUse[row] = lastUse;
     this.#bytes += entry.bytes;
+    return true;
   }
 
   /** A free row holding the probe's key, not yet in any table. */

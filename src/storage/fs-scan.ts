@@ -132,9 +132,9 @@ export class IndexLoader {
   #adoptFile(path: string, name: string): void {
     try {
       const header = this.#scanFile(path, name);
-      if (header === undefined || this.index.get(header.key) !== undefined) return;
       // `adopt` copies the key into the index's columns: no string per entry stays on the heap.
-      this.index.adopt(header.key, indexEntryOf(header), header.storedAt);
+      if (header === undefined || !this.index.adopt(header.key, indexEntryOf(header), header.storedAt))
+        return;
       this.#adopted++;
       this.#adoptedBytes += header.length;
     } catch (error) {
