@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { parseConfig, sliceFetchConfigSchema } from '../core/config.js';
 import type { SliceFetchConfigInput } from '../core/config-types.js';
 import { isSliceFetchError, SliceFetchError } from '../core/errors.js';
@@ -25,62 +25,60 @@ const MAX_SEND_TIMEOUT_MS = 86_400_000;
  * sliceProxyConfigSchema.parse({ upstream: 'http://127.0.0.1:8000', store: { type: 'memory' } }).listen; // '127.0.0.1:8080'
  * ```
  */
-export const sliceProxyConfigSchema = sliceFetchConfigSchema
-  .extend({
+export const sliceProxyConfigSchema = z
+  .safeExtend(sliceFetchConfigSchema, {
     upstream: z.url({ protocol: /^https?$/ }),
-    listen: address('listen').default('127.0.0.1:8080'),
-    admin: address('admin').default('127.0.0.1:9090'),
-    store: z
-      .strictObject({
-        type: z.enum(['memory', 'fs', 'redis', 'tiered', 'coordinated']).default('memory'),
-        dir: z.string().min(1).optional(),
+    listen: z._default(address('listen'), '127.0.0.1:8080'),
+    admin: z._default(address('admin'), '127.0.0.1:9090'),
+    store: z.prefault(
+      z.strictObject({
+        type: z._default(z.enum(['memory', 'fs', 'redis', 'tiered', 'coordinated']), 'memory'),
+        dir: z.optional(z.string().check(z.minLength(1))),
         // No default here: memory and disk tiers get DEFAULT_TIER_BYTES, a Redis tier none (its maxmemory rules).
-        maxBytes: z
-          .int()
-          .min(1024 * 1024)
-          .max(Number.MAX_SAFE_INTEGER)
-          .optional(),
-        redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
-        redisCluster: z
-          .array(z.url({ protocol: /^rediss?$/ }))
-          .min(1)
-          .optional(),
-      })
-      .prefault({}),
-    purge: z.strictObject({ token: z.string().min(1) }).optional(),
-    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-    include: patterns('include').optional(),
-    exclude: patterns('exclude').optional(),
-    minSize: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
-    forwardRequestHeaders: z.array(z.string().regex(HEADER_NAME)).optional(),
-    passThroughMethods: z.enum(['proxy', 'refuse']).default('proxy'),
-    shutdownMs: z.int().min(0).max(600_000).default(10_000),
-    sendTimeoutMs: z.int().min(0).max(MAX_SEND_TIMEOUT_MS).default(60_000),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        maxBytes: z.optional(z.int().check(z.minimum(1024 * 1024), z.maximum(Number.MAX_SAFE_INTEGER))),
+        redisUrl: z.optional(z.url({ protocol: /^rediss?$/ })),
+        redisCluster: z.optional(z.array(z.url({ protocol: /^rediss?$/ })).check(z.minLength(1))),
+      }),
+      {},
+    ),
+    purge: z.optional(z.strictObject({ token: z.string().check(z.minLength(1)) })),
+    tls: z.optional(
+      z.strictObject({ cert: z.string().check(z.minLength(1)), key: z.string().check(z.minLength(1)) }),
+    ),
+    include: z.optional(patterns('include')),
+    exclude: z.optional(patterns('exclude')),
+    minSize: z._default(z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)), 0),
+    forwardRequestHeaders: z.optional(z.array(z.string().check(z.regex(HEADER_NAME)))),
+    passThroughMethods: z._default(z.enum(['proxy', 'refuse']), 'proxy'),
+    shutdownMs: z._default(z.int().check(z.minimum(0), z.maximum(600_000)), 10_000),
+    sendTimeoutMs: z._default(z.int().check(z.minimum(0), z.maximum(MAX_SEND_TIMEOUT_MS)), 60_000),
+    logLevel: z._default(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   })
-  .superRefine((value, ctx) => {
-    const { type, dir, redisUrl, redisCluster } = value.store ?? {};
-    const redis = redisUrl !== undefined || redisCluster !== undefined;
-    if ((type === 'fs' || type === 'coordinated' || (type === 'tiered' && !redis)) && dir === undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['store', 'dir'],
-        message: `Expected \`store.dir\` (--cache-dir) to be set for the \`${type}\` cache, got nothing.`,
-      });
-    if ((type === 'redis' || type === 'coordinated') && !redis)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['store', 'redisUrl'],
-        message: `Expected \`store.redisUrl\` (--redis-url) or \`store.redisCluster\` (--redis-cluster) to be set for the \`${type}\` cache, got nothing.`,
-      });
-    if (redisUrl !== undefined && redisCluster !== undefined)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['store', 'redisCluster'],
-        message:
-          'Expected one of `store.redisUrl` (--redis-url) and `store.redisCluster` (--redis-cluster), got both.',
-      });
-  });
+  .check(
+    z.superRefine((value, ctx) => {
+      const { type, dir, redisUrl, redisCluster } = value.store ?? {};
+      const redis = redisUrl !== undefined || redisCluster !== undefined;
+      if ((type === 'fs' || type === 'coordinated' || (type === 'tiered' && !redis)) && dir === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['store', 'dir'],
+          message: `Expected \`store.dir\` (--cache-dir) to be set for the \`${type}\` cache, got nothing.`,
+        });
+      if ((type === 'redis' || type === 'coordinated') && !redis)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['store', 'redisUrl'],
+          message: `Expected \`store.redisUrl\` (--redis-url) or \`store.redisCluster\` (--redis-cluster) to be set for the \`${type}\` cache, got nothing.`,
+        });
+      if (redisUrl !== undefined && redisCluster !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['store', 'redisCluster'],
+          message:
+            'Expected one of `store.redisUrl` (--redis-url) and `store.redisCluster` (--redis-cluster), got both.',
+        });
+    }),
+  );
 
 /** One proxy-only key of {@link sliceProxyConfigSchema}, for the README's reference (a test keeps them equal). */
 export interface ProxyOptionDoc {
@@ -239,10 +237,9 @@ export function got(value: unknown): string {
 
 /** A `host:port` key: the shape, then the port's range (checked here, before anything tries to bind it). */
 function address(key: string) {
-  return z
-    .string()
-    .regex(hostPort())
-    .superRefine((value, ctx) => {
+  return z.string().check(
+    z.regex(hostPort()),
+    z.superRefine((value, ctx) => {
       const m = hostPort().exec(value);
       // Without the shape, the shape's own sentence applies.
       if (m !== null && Number(m[2]) > 65_535)
@@ -250,24 +247,27 @@ function address(key: string) {
           code: 'custom',
           message: `Expected \`${key}\` to be a host:port address with a port between 0 and 65535, got ${got(value)}.`,
         });
-    });
+    }),
+  );
 }
 
 /** A list of regular-expression sources, each compiled once here so a bad one is named at start-up. */
 function patterns(key: string) {
-  return z.array(z.string()).superRefine((list, ctx) => {
-    list.forEach((pattern, i) => {
-      try {
-        new RegExp(pattern);
-      } catch {
-        ctx.addIssue({
-          code: 'custom',
-          path: [i],
-          message: `Expected \`${key}[${i}]\` to be a valid regular expression, got ${got(pattern)}.`,
-        });
-      }
-    });
-  });
+  return z.array(z.string()).check(
+    z.superRefine((list, ctx) => {
+      list.forEach((pattern, i) => {
+        try {
+          new RegExp(pattern);
+        } catch {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i],
+            message: `Expected \`${key}[${i}]\` to be a valid regular expression, got ${got(pattern)}.`,
+          });
+        }
+      });
+    }),
+  );
 }
 
 function hostPort(): RegExp {

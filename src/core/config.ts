@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { ConfigOptionDoc, SliceFetchConfig } from './config-types.js';
 import { SliceFetchError } from './errors.js';
 
@@ -62,7 +62,7 @@ type OptionPath = keyof typeof OPTIONS;
 /**
  * The zod schema of {@link SliceFetchConfigInput} → {@link SliceFetchConfig}: strict objects (unknown keys
  * are errors), defaults applied, integer bounds enforced, `maxBufferedBytes ≥ sliceSize` checked. The YAML
- * loader reuses it; `.extend()` keeps the cross-field check. Prefer {@link parseConfig}, which words errors.
+ * loader reuses it; `z.safeExtend()` keeps the cross-field check. Prefer {@link parseConfig}, which words errors.
  *
  * @example
  * ```ts
@@ -78,46 +78,52 @@ export const sliceFetchConfigSchema = z
     maxBufferedBytes: intSchema('maxBufferedBytes'),
     maxRanges: intSchema('maxRanges'),
     maxObjectSize: intSchema('maxObjectSize'),
-    coalesce: z.enum(OPTIONS.coalesce.values).default(OPTIONS.coalesce.default),
-    retry: z
-      .strictObject({
+    coalesce: z._default(z.enum(OPTIONS.coalesce.values), OPTIONS.coalesce.default),
+    // prefault, not default: the empty object is parsed, so the inner defaults apply
+    retry: z.prefault(
+      z.strictObject({
         retries: intSchema('retry.retries'),
         baseDelayMs: intSchema('retry.baseDelayMs'),
         maxDelayMs: intSchema('retry.maxDelayMs'),
         deadlineMs: intSchema('retry.deadlineMs'),
-      })
-      .prefault({}), // prefault, not default: the empty object is parsed, so the inner defaults apply
-    timeouts: z
-      .strictObject({
+      }),
+      {},
+    ),
+    timeouts: z.prefault(
+      z.strictObject({
         headersMs: intSchema('timeouts.headersMs'),
         bodyMs: intSchema('timeouts.bodyMs'),
         cacheMs: intSchema('timeouts.cacheMs'),
         coalesceMs: intSchema('timeouts.coalesceMs'),
         sliceMs: intSchema('timeouts.sliceMs'),
-      })
-      .prefault({}),
-    cachePolicy: z
-      .strictObject({
+      }),
+      {},
+    ),
+    cachePolicy: z.prefault(
+      z.strictObject({
         defaultTtlMs: intSchema('cachePolicy.defaultTtlMs'),
         maxTtlMs: intSchema('cachePolicy.maxTtlMs'),
-        honorCacheControl: z.boolean().default(OPTIONS['cachePolicy.honorCacheControl'].default),
-        cacheAuthorized: z.boolean().default(OPTIONS['cachePolicy.cacheAuthorized'].default),
-      })
-      .prefault({}),
+        honorCacheControl: z._default(z.boolean(), OPTIONS['cachePolicy.honorCacheControl'].default),
+        cacheAuthorized: z._default(z.boolean(), OPTIONS['cachePolicy.cacheAuthorized'].default),
+      }),
+      {},
+    ),
   })
-  .superRefine((value, ctx) => {
-    // The check runs even when other fields failed; only compare two values that are valid on their own.
-    const { sliceSize, maxBufferedBytes } = value;
-    if (inBounds('sliceSize', sliceSize) && inBounds('maxBufferedBytes', maxBufferedBytes)) {
-      if (maxBufferedBytes < sliceSize) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['maxBufferedBytes'],
-          message: `Expected \`maxBufferedBytes\` to be at least \`sliceSize\` (${sliceSize}), got \`${maxBufferedBytes}\`.`,
-        });
+  .check(
+    z.superRefine((value, ctx) => {
+      // The check runs even when other fields failed; only compare two values that are valid on their own.
+      const { sliceSize, maxBufferedBytes } = value;
+      if (inBounds('sliceSize', sliceSize) && inBounds('maxBufferedBytes', maxBufferedBytes)) {
+        if (maxBufferedBytes < sliceSize) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['maxBufferedBytes'],
+            message: `Expected \`maxBufferedBytes\` to be at least \`sliceSize\` (${sliceSize}), got \`${maxBufferedBytes}\`.`,
+          });
+        }
       }
-    }
-  });
+    }),
+  );
 
 /**
  * Validates options and fills in defaults. Throws `ERR_SLICE_CONFIG` naming every bad path, one sentence
@@ -219,7 +225,7 @@ function oneOf<const T extends string>(
 
 function intSchema(path: OptionPath) {
   const o = OPTIONS[path] as IntOption;
-  return z.int().min(o.min).max(o.max).default(o.default);
+  return z._default(z.int().check(z.minimum(o.min), z.maximum(o.max)), o.default);
 }
 
 function inBounds(path: OptionPath, value: unknown): value is number {

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { LRUCache } from 'lru-cache';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { SliceFetchConfig } from '../core/config-types.js';
 import type { HeaderRecord } from '../core/headers.js';
 import { connectionTokens, HOP_BY_HOP, headerValue, PER_RESPONSE_HEADERS } from '../core/headers.js';
@@ -283,18 +283,18 @@ function sendable(headers: Record<string, string>): boolean {
 /** The stored form of {@link ObjectMetadata}; entries written before scopes existed were all shared. */
 const STORED_METADATA = z.object({
   objectKey: z.string(),
-  size: z.int().min(0).max(Number.MAX_SAFE_INTEGER),
-  etag: z.string().optional(),
-  lastModified: z.string().optional(),
+  size: z.int().check(z.minimum(0), z.maximum(Number.MAX_SAFE_INTEGER)),
+  etag: z.optional(z.string()),
+  lastModified: z.optional(z.string()),
   validator: z.string(),
-  headers: z.record(z.string(), z.string()).refine(sendable),
+  headers: z.record(z.string(), z.string()).check(z.refine(sendable)),
   cacheable: z.boolean(),
   expiresAt: z.number(),
-  base: z.string().default(''),
-  vary: z.union([z.literal('*'), z.array(z.string())]).default([]),
-  scope: z.string().default(''),
-  location: z.url().optional(),
-  withoutCredentials: z.boolean().optional(),
+  base: z._default(z.string(), ''),
+  vary: z._default(z.union([z.literal('*'), z.array(z.string())]), []),
+  scope: z._default(z.string(), ''),
+  location: z.optional(z.url()),
+  withoutCredentials: z.optional(z.boolean()),
   /** Entries written before purge generations existed belong to generation `''`. */
-  generation: z.string().default(''),
+  generation: z._default(z.string(), ''),
 });

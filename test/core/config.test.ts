@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   DEFAULT_CONFIG,
   describeConfig,
@@ -168,7 +168,7 @@ describe('describeConfig', () => {
 
 describe('sliceFetchConfigSchema', () => {
   it('can be extended by the CLI loader and keeps the cross-field check', () => {
-    const extended = sliceFetchConfigSchema.extend({ listen: z.string().default(':8080') });
+    const extended = z.safeExtend(sliceFetchConfigSchema, { listen: z._default(z.string(), ':8080') });
     expect(extended.parse({}).listen).toBe(':8080');
     expect(extended.safeParse({ sliceSize: 64 * 1048576, maxBufferedBytes: 1048576 }).success).toBe(false);
     expect(sliceFetchConfigSchema.safeParse({ nope: 1 }).success).toBe(false);

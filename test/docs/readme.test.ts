@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { configReference, proxyReference } from '../../scripts/config-reference.js';
 import { loadProxyConfig } from '../../src/cli/load-proxy-config.js';
 import { PROXY_OPTION_DOCS, sliceProxyConfigSchema } from '../../src/cli/proxy-config.js';
@@ -29,7 +29,7 @@ describe('README', () => {
     for (const [key, field] of Object.entries(sliceProxyConfigSchema.shape)) {
       if (engineKeys.has(key)) continue;
       const inner = unwrap(field);
-      if (inner instanceof z.ZodObject)
+      if (inner instanceof z.ZodMiniObject)
         for (const sub of Object.keys(inner.shape)) schemaPaths.push(`${key}.${sub}`);
       else schemaPaths.push(key);
     }
