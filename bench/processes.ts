@@ -70,6 +70,7 @@ export async function buildClients(outDir: string): Promise<Clients> {
     entryPoints: [join(here, '..', 'src', 'cli', 'slice-proxy.ts')],
     outfile: join(outDir, 'slice-proxy.mjs'),
     ...NODE_ESM_BUNDLE,
+    sourcemap: 'linked',
   });
   // Case 5's servers (the handler's is case 7's too), a directory of their own for the same reason; source maps
   // for `--profile`.
@@ -162,15 +163,19 @@ export function runClient(script: string, spec: object, options: RunOptions = {}
 
 /**
  * Starts a bundled Node server (the proxy) with the run's client environment; stdout and stderr are kept for
- * the error message if it fails.
+ * the error message if it fails. `nodeArgs` go to its `node`, before the script (e.g. `--cpu-prof`).
  *
  * @example
  * ```ts
  * const proxy = startNodeServer(clients.proxy, ['--upstream', origin, '--listen', '127.0.0.1:8080']);
  * ```
  */
-export function startNodeServer(script: string, args: readonly string[]): ChildProcess {
-  return spawn(process.execPath, [script, ...args], {
+export function startNodeServer(
+  script: string,
+  args: readonly string[],
+  nodeArgs: readonly string[] = [],
+): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, script, ...args], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, ...clientEnv },
   });

@@ -3,7 +3,8 @@
  * starts nginx on them, checks that every client delivers the right bytes, then runs each case's clients in
  * rounds (each in its own process, so each peak RSS is its own) and prints Markdown tables of ratios — with
  * medians of `--runs` rounds — and the verdict per target. `--profile` also CPU-profiles the cold and warm
- * 1 GiB transfers (and, with case 7, the handler server's cold 1 GiB) and prints their top self-time functions.
+ * 1 GiB transfers (with case 4, `slice-proxy --cache fs`'s cold and warm 1 GiB; with case 7, the handler server's
+ * cold 1 GiB) and prints their top self-time functions.
  * Case 4 (persistent stores) also starts a second nginx (slice module + proxy_cache) and a `redis-server`;
  * `--only 4` runs it alone, `--only 1,2,3` skips it (cases 1–3 share their rounds, so any of them runs all
  * three). Case 5 (warm 4 KiB ranges: `createSliceHandler()` vs nginx slice + proxy_cache vs bare `node:http`,
@@ -46,7 +47,7 @@ import { chartEntries } from './run/chart-entries.js';
 import { runDiskCase } from './run/disk-case.js';
 import { parseBenchOptions } from './run/options.js';
 import { verifyClients, writeOriginFiles } from './run/origin-files.js';
-import { handlerColdProfile, profiles } from './run/profiles.js';
+import { handlerColdProfile, profiles, proxyFsProfiles } from './run/profiles.js';
 import { resultsReport } from './run/results-report.js';
 import { measureRounds } from './run/rounds.js';
 
@@ -83,15 +84,18 @@ try {
   const report = await resultsReport(options, results, rangeResults, peers.rangeServers);
   const out = report.lines;
   const profileCases123 = options.profile && options.withCases123;
+  const profileCase4 = options.profile && peers.storeEnv !== undefined;
   const profileCase7 = options.profile && peers.handlerColdEnv !== undefined;
   if (profileCases123) out.push('', await profiles(env, dir));
+  if (profileCase4 && peers.storeEnv !== undefined) out.push('', await proxyFsProfiles(peers.storeEnv, dir));
   if (profileCase7 && peers.handlerColdEnv !== undefined)
     out.push('', await handlerColdProfile(peers.handlerColdEnv, dir));
-  if (!profileCases123 && !profileCase7 && report.verdicts.some((v) => !v.met))
+  if (!profileCases123 && !profileCase4 && !profileCase7 && report.verdicts.some((v) => !v.met))
     out.push(
       '',
-      'A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3 and 7; for case 4, ' +
-        'run `bench/clients/store.mjs` (kept with `--keep`) under `node --cpu-prof`.',
+      "A target is not met: `npm run bench -- --profile` shows where the CPU goes in cases 1–3, 7 and case 4's " +
+        '`slice-proxy` rows; for its in-process rows, run `bench/clients/store.mjs` (kept with `--keep`) under ' +
+        '`node --cpu-prof`.',
     );
   if (options.withCase8) out.push('', await runDiskCase());
   if (!options.noChart) {

@@ -1,10 +1,10 @@
 /**
- * `npm run bench -- --profile`: CPU profiles of the cold and warm 1 GiB transfers (cases 1–3's clients, and
- * case 7's handler server), summarised as Markdown.
+ * `npm run bench -- --profile`: CPU profiles of the cold and warm 1 GiB transfers (cases 1–3's clients, case 4's
+ * `slice-proxy --cache fs` and case 7's handler server), summarised as Markdown.
  *
  * @module
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { COLD_CACHE_BYTES, LARGE_BYTES, SLICE_SETTINGS, WARM_CACHE_BYTES } from '../cases/settings.js';
 import type { BenchEnv } from '../cases/variants.js';
@@ -16,6 +16,9 @@ import { REPO_ROOT } from '../paths.js';
 import { runClient } from '../processes.js';
 import { summarizeProfile } from '../profile.js';
 import { table } from '../report.js';
+import { proxyPass } from '../stores/proxy-pass.js';
+import { settleDisk } from '../stores/round.js';
+import type { StoreEnv } from '../stores/variants.js';
 
 /**
  * CPU-profiles the measured pass of the cold and warm 1 GiB transfers (profiles written under `<dir>/profiles`)
@@ -111,6 +114,45 @@ export async function handlerColdProfile(env: HandlerColdEnv, dir: string): Prom
     '',
     profileSection('handler server, cold 1 GiB', profileDir),
   ].join('\n');
+}
+
+/**
+ * `--profile` with case 4: CPU-profiles `slice-proxy --cache fs` (`node --cpu-prof`) over a cold 1 GiB GET by
+ * curl on an empty cache directory, then a new process over a warm one on the directory the cold pass filled
+ * (which must be all store hits), and summarises each (the whole process: start-up, the store's scan, the wait
+ * for curl and the graceful shutdown, which waits for the store writes to land).
+ *
+ * @example
+ * ```ts
+ * console.log(await proxyFsProfiles(storeEnv, dir));
+ * ```
+ */
+export async function proxyFsProfiles(env: StoreEnv, dir: string): Promise<string> {
+  const cacheDir = join(env.scratch, 'proxy-profile');
+  rmSync(cacheDir, { recursive: true, force: true });
+  mkdirSync(cacheDir, { recursive: true });
+  const sections = [
+    "## CPU profile of case 4's `slice-proxy --cache fs` (cold / warm 1 GiB read by curl, main thread)",
+    '',
+    "Each proxy process's whole life: start-up (the warm one's scan of the cache directory), the wait for curl " +
+      'and the graceful shutdown (which waits for the store writes to land) are in it too.',
+  ];
+  try {
+    for (const temperature of ['cold', 'warm'] as const) {
+      const profileDir = join(dir, 'profiles', `proxy-fs-${temperature}`);
+      mkdirSync(profileDir, { recursive: true });
+      if (temperature === 'cold') settleDisk();
+      await proxyPass(env, cacheDir, temperature, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+      const title =
+        temperature === 'cold'
+          ? '`slice-proxy --cache fs`, cold 1 GiB (empty dir, writes to disk), fresh process'
+          : '`slice-proxy --cache fs`, warm 1 GiB (the dir the cold pass filled), new process';
+      sections.push('', profileSection(title, profileDir));
+    }
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+  return sections.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -18,35 +18,47 @@ import { FS_STORE_BYTES, type StoreEnv } from './variants.js';
 
 /**
  * One curl GET of the large object through a fresh `slice-proxy --cache fs` on `dir`. CPU and peak RSS are the
- * proxy's, from /proc. A warm pass must be all store hits (read from the proxy's `/metrics`).
+ * proxy's, from /proc. A warm pass must be all store hits (read from the proxy's `/metrics`). `nodeArgs` go to
+ * the proxy's `node` (e.g. `--cpu-prof`).
  *
  * @example
  * ```ts
  * const cold = await proxyPass(env, dir, 'cold');
  * ```
  */
-export function proxyPass(env: StoreEnv, dir: string, temperature: 'cold' | 'warm'): Promise<Measure> {
-  return withProxy(env, dir, async (proxy, base, admin) => {
-    const cpuBefore = cpuMs(proxy.pid);
-    const measure = await curlPass(`${base}/${env.largeFile}`);
-    const cpu = cpuMs(proxy.pid) - cpuBefore;
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1];
-    if (temperature === 'warm') {
-      const metrics = await (await fetch(`${admin}/metrics`)).text();
-      const hits = metricSum(metrics, 'slice_fetch_cache_hits_total');
-      const misses = metricSum(metrics, 'slice_fetch_cache_misses_total');
-      checkCase4(hits === LARGE_BYTES / MiB && misses === 0, 'slice-proxy warm: every slice a store hit', {
-        hits,
-        misses,
-      });
-    }
-    return { ...measure, cpuMs: cpu, rssKiB: Number(hwm) };
-  });
+export function proxyPass(
+  env: StoreEnv,
+  dir: string,
+  temperature: 'cold' | 'warm',
+  nodeArgs: readonly string[] = [],
+): Promise<Measure> {
+  return withProxy(
+    env,
+    dir,
+    async (proxy, base, admin) => {
+      const cpuBefore = cpuMs(proxy.pid);
+      const measure = await curlPass(`${base}/${env.largeFile}`);
+      const cpu = cpuMs(proxy.pid) - cpuBefore;
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))?.[1];
+      if (temperature === 'warm') {
+        const metrics = await (await fetch(`${admin}/metrics`)).text();
+        const hits = metricSum(metrics, 'slice_fetch_cache_hits_total');
+        const misses = metricSum(metrics, 'slice_fetch_cache_misses_total');
+        checkCase4(hits === LARGE_BYTES / MiB && misses === 0, 'slice-proxy warm: every slice a store hit', {
+          hits,
+          misses,
+        });
+      }
+      return { ...measure, cpuMs: cpu, rssKiB: Number(hwm) };
+    },
+    nodeArgs,
+  );
 }
 
 /**
  * Runs `use` against a fresh `slice-proxy --cache fs` on `dir` (upstream: the origin's `/fast/`), then stops it
- * with SIGTERM, whose graceful shutdown waits for the store writes to land.
+ * with SIGTERM, whose graceful shutdown waits for the store writes to land (and lets `--cpu-prof` write its
+ * profile). `nodeArgs` go to the proxy's `node`.
  *
  * @example
  * ```ts
@@ -57,13 +69,18 @@ export async function withProxy<T>(
   env: StoreEnv,
   dir: string,
   use: (proxy: ChildProcess, base: string, admin: string) => Promise<T>,
+  nodeArgs: readonly string[] = [],
 ): Promise<T> {
   const [port, adminPort] = [await freePort(), await freePort()];
-  const proxy = startNodeServer(env.clients.proxy, [
-    ...['--upstream', `${env.origin}/fast`, '--listen', `127.0.0.1:${port}`],
-    ...['--admin', `127.0.0.1:${adminPort}`, '--cache', 'fs', '--cache-dir', dir],
-    ...['--cache-size', String(FS_STORE_BYTES), '--log-level', 'silent'],
-  ]);
+  const proxy = startNodeServer(
+    env.clients.proxy,
+    [
+      ...['--upstream', `${env.origin}/fast`, '--listen', `127.0.0.1:${port}`],
+      ...['--admin', `127.0.0.1:${adminPort}`, '--cache', 'fs', '--cache-dir', dir],
+      ...['--cache-size', String(FS_STORE_BYTES), '--log-level', 'silent'],
+    ],
+    nodeArgs,
+  );
   let stderr = '';
   proxy.stderr?.on('data', (data: Buffer) => {
     stderr += data.toString();
