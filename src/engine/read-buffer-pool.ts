@@ -17,9 +17,9 @@ import type { Chunks } from '../core/chunks.js';
 export class ReadBufferPool {
   readonly #capacity: number;
   readonly #maxFree: number;
-  readonly #free: SharedArrayBuffer[] = [];
+  readonly #free: ArrayBuffer[] = [];
   /** Buffers out on loan: only these are taken back, each once. */
-  readonly #lent = new WeakSet<SharedArrayBuffer>();
+  readonly #lent = new WeakSet<ArrayBuffer>();
 
   /**
    * @param capacity Bytes of each pooled buffer; larger requests get memory of their own.
@@ -33,8 +33,7 @@ export class ReadBufferPool {
   /** A buffer of exactly `bytes` bytes, on loan from the pool when it fits (a `CacheGetOptions.allocate`). */
   readonly allocate = (bytes: number): Uint8Array => {
     if (bytes > this.#capacity || bytes <= 0) return Buffer.allocUnsafeSlow(Math.max(bytes, 0));
-    // Shared memory, so a disk store can have a worker thread check a hit's checksums in place.
-    const memory = this.#free.pop() ?? new SharedArrayBuffer(this.#capacity);
+    const memory = this.#free.pop() ?? new ArrayBuffer(this.#capacity);
     this.#lent.add(memory);
     return Buffer.from(memory, 0, bytes);
   };
@@ -48,7 +47,7 @@ export class ReadBufferPool {
   readonly release = (piece: Chunks): void => {
     for (const chunk of piece) {
       const memory = chunk.buffer;
-      if (!(memory instanceof SharedArrayBuffer) || !this.#lent.delete(memory)) continue;
+      if (!(memory instanceof ArrayBuffer) || !this.#lent.delete(memory)) continue;
       if (this.#free.length < this.#maxFree) this.#free.push(memory);
     }
   };
@@ -56,7 +55,7 @@ export class ReadBufferPool {
   /** Whether any chunk of `piece` lies in memory this pool has lent out (and not taken back). */
   readonly lends = (piece: Chunks): boolean => {
     for (const chunk of piece)
-      if (chunk.buffer instanceof SharedArrayBuffer && this.#lent.has(chunk.buffer)) return true;
+      if (chunk.buffer instanceof ArrayBuffer && this.#lent.has(chunk.buffer)) return true;
     return false;
   };
 

@@ -30,7 +30,6 @@ import { crc32 } from 'node:zlib';
 import type { Chunks } from '../core/chunks.js';
 import { SliceFetchError } from '../core/errors.js';
 import type { ByteRange, CacheEntryMeta } from '../ports.js';
-import { badBlockOf } from './block-verifier.js';
 
 /** The version this code writes, and the newest it reads. */
 export const FORMAT_VERSION = 1;
@@ -215,23 +214,14 @@ export function parseHeader(bytes: Buffer, key: string, final: boolean): Parsed 
  * block's CRC-32. Never throws.
  */
 export function decodeFile(file: Buffer, key: string): Decoded {
-  const split = splitFile(file, key);
-  if (split.kind !== 'ok') return split;
-  const block = badBlock(split.header, split.body, 0);
-  return block === -1 ? split : invalid(`checksum mismatch in block ${block}`);
-}
-
-/**
- * {@link decodeFile} without the blocks' CRC-32s (the caller checks them, e.g. with a `BlockVerifier`): the
- * header and the body length. Never throws.
- */
-export function splitFile(file: Buffer, key: string): Decoded {
   const parsed = parseHeader(file, key, true);
   if (parsed.kind !== 'ok') return parsed;
   const { header } = parsed;
   const size = header.bodyOffset + header.length;
   if (file.length !== size) return invalid(file.length < size ? 'truncated body' : 'trailing bytes');
-  return { kind: 'ok', header, body: file.subarray(header.bodyOffset) };
+  const body = file.subarray(header.bodyOffset);
+  const block = badBlock(header, body, 0);
+  return block === -1 ? { kind: 'ok', header, body } : invalid(`checksum mismatch in block ${block}`);
 }
 
 /**
@@ -240,7 +230,12 @@ export function splitFile(file: Buffer, key: string): Decoded {
  * last block may be the body's short tail.
  */
 export function badBlock(header: Header, body: Uint8Array, from: number): number {
-  return badBlockOf(header, body, from / header.blockSize);
+  const { blockSize } = header;
+  for (let offset = 0, block = from / blockSize; offset < body.length; offset += blockSize, block++) {
+    const end = Math.min(offset + blockSize, body.length);
+    if (crc32(body.subarray(offset, end)) !== header.crc[block]) return block;
+  }
+  return -1;
 }
 
 /** One CRC-32 per {@link BLOCK_SIZE} bytes of the body, computed across chunk boundaries. */

@@ -7,8 +7,7 @@
  */
 import type { Chunks } from '../core/chunks.js';
 import type { ByteRange } from '../ports.js';
-import type { BlockVerifier } from './block-verifier.js';
-import { type Header, splitFile } from './fs-format.js';
+import { badBlock, decodeFile, type Header } from './fs-format.js';
 import type { IndexEntry } from './fs-index.js';
 import { allocated, HEADER_PROBE, readBlocks, readFull, readHeader } from './fs-io.js';
 
@@ -20,13 +19,12 @@ export type EntryRead =
   | { readonly kind: 'drop'; readonly reason?: string };
 
 /**
- * Reads and verifies the entry `key` through `fd` into memory from `allocate` (the caller's pool, or fresh),
- * the blocks' CRC-32s checked by `verifier`. `known` is what the index knows of the file: with it, a whole
- * read takes one positional read.
+ * Reads and verifies the entry `key` through `fd` into memory from `allocate` (the caller's pool, or fresh).
+ * `known` is what the index knows of the file: with it, a whole read takes one positional read.
  *
  * @example
  * ```ts
- * const read = await readEntry(fd, key, undefined, Buffer.allocUnsafeSlow, index.get(key), Date.now, verifier);
+ * const read = await readEntry(fd, key, undefined, Buffer.allocUnsafeSlow, index.get(key), Date.now);
  * if (read.kind === 'hit') serve(read.chunks);
  * ```
  */
@@ -37,18 +35,14 @@ export async function readEntry(
   allocate: (bytes: number) => Uint8Array,
   known: IndexEntry | undefined,
   now: () => number,
-  verifier: BlockVerifier,
 ): Promise<EntryRead> {
   if (range === undefined && known !== undefined) {
     // Fast path: the index knows the file's size, so header and body arrive in one positional read.
     const file = allocated(allocate, known.fileBytes);
-    const split = splitFile(file.subarray(0, await readFull(fd, file, 0)), key);
-    if (split.kind === 'ok') {
-      const { header, body } = split;
-      if (header.expiresAt <= now()) return { kind: 'drop' };
-      const block = await verifier.badBlock(header, body, 0);
-      if (block !== -1) return { kind: 'drop', reason: `checksum mismatch in block ${block}` };
-      return { kind: 'hit', chunks: [body], header };
+    const decoded = decodeFile(file.subarray(0, await readFull(fd, file, 0)), key);
+    if (decoded.kind === 'ok') {
+      if (decoded.header.expiresAt <= now()) return { kind: 'drop' };
+      return { kind: 'hit', chunks: [decoded.body], header: decoded.header };
     }
     // Replaced by a file of another size (rewritten metadata), or broken: read it the general way, which
     // tells the two apart.
@@ -72,7 +66,7 @@ export async function readEntry(
     ({ body, from } = blocks);
   }
   if (header.expiresAt <= now()) return { kind: 'drop' }; // the clock moved during the read
-  const block = await verifier.badBlock(header, body, from / header.blockSize);
+  const block = badBlock(header, body, from);
   if (block !== -1) return { kind: 'drop', reason: `checksum mismatch in block ${block}` };
   return { kind: 'hit', chunks: [body.subarray(start - from, end - from + 1)], header };
 }

@@ -30,7 +30,6 @@ import type {
   CacheStorage,
   Logger,
 } from '../ports.js';
-import { BlockVerifier } from './block-verifier.js';
 import { assertRange, blockCrcs, encodeHeader, entryPath } from './fs-format.js';
 import { FsGenerations } from './fs-generations.js';
 import { FsIndex, indexEntryOf } from './fs-index.js';
@@ -91,8 +90,6 @@ class FsStore implements FsStorage {
   readonly #now: () => number;
   readonly #logger: Logger | undefined;
   readonly #index = new FsIndex();
-  /** Checks hits' block CRC-32s, off the main thread when they lie in shared (pooled) memory. */
-  readonly #verifier = new BlockVerifier();
   readonly #loader: IndexLoader;
   readonly #generations: FsGenerations;
   /** Leaf directories known to exist. */
@@ -134,7 +131,7 @@ class FsStore implements FsStorage {
         return undefined;
       }
       const allocate = options?.allocate ?? Buffer.allocUnsafeSlow;
-      const read = await readEntry(fd, key, range, allocate, this.#index.get(key), this.#now, this.#verifier);
+      const read = await readEntry(fd, key, range, allocate, this.#index.get(key), this.#now);
       if (read.kind === 'foreign') return undefined;
       // Expired, or corrupt (a reason given): removed, and a miss.
       if (read.kind === 'drop') return await this.#drop(key, path, read.reason);
@@ -232,7 +229,6 @@ class FsStore implements FsStorage {
     // Let the scan stop and in-flight writes finish (or fail), so no temp file or descriptor outlives close.
     await this.#scanned;
     await Promise.allSettled([...this.#pending]);
-    await this.#verifier.close();
     this.#index.clear();
   }
 
