@@ -5,9 +5,10 @@
  * CPU). When the consumer says when it is done with a piece — the Node handler, once the socket has taken its
  * bytes — the buffer goes back to a small free list and the next hit reads into it.
  *
- * Only memory this pool lent is ever reused, and only once: a buffer that is never given back (a `Response`
- * body, a store that failed its check) is simply collected. Written by hand: no buffer pool on npm tracks
- * lending by `ArrayBuffer`, which is what makes giving back a piece of unknown origin safe.
+ * Only memory this pool lent is ever reused, and only once every holder gave it back: the consumer, and a store
+ * write that still reads it ({@link ReadBufferPool.hold}). A buffer that is never given back (a `Response` body,
+ * a store that failed its check, a write that never ends) is simply collected. Written by hand: no buffer pool on
+ * npm tracks lending by `ArrayBuffer`, which is what makes giving back a piece of unknown origin safe.
  *
  * @module
  */
@@ -18,8 +19,8 @@ export class ReadBufferPool {
   readonly #capacity: number;
   readonly #maxFree: number;
   readonly #free: ArrayBuffer[] = [];
-  /** Buffers out on loan: only these are taken back, each once. */
-  readonly #lent = new WeakSet<ArrayBuffer>();
+  /** Buffers out on loan, with how many holders have yet to give each back: only these are taken back. */
+  readonly #lent = new WeakMap<ArrayBuffer, number>();
 
   /**
    * @param capacity Bytes of each pooled buffer; larger requests get memory of their own.
@@ -34,8 +35,29 @@ export class ReadBufferPool {
   readonly allocate = (bytes: number): Uint8Array => {
     if (bytes > this.#capacity || bytes <= 0) return Buffer.allocUnsafeSlow(Math.max(bytes, 0));
     const memory = this.#free.pop() ?? new ArrayBuffer(this.#capacity);
-    this.#lent.add(memory);
+    this.#lent.set(memory, 1);
     return Buffer.from(memory, 0, bytes);
+  };
+
+  /**
+   * Adds a holder to every loan `piece` lies in — a store write that reads the memory after its consumer may
+   * have given it back — and returns the function that gives the holder's share back (once; later calls do
+   * nothing). Memory is reused only when its consumer and every holder gave it back.
+   */
+  readonly hold = (piece: Chunks): (() => void) => {
+    const held = new Set<ArrayBuffer>();
+    for (const chunk of piece) {
+      const memory = chunk.buffer;
+      if (!(memory instanceof ArrayBuffer) || held.has(memory)) continue;
+      const holders = this.#lent.get(memory);
+      if (holders === undefined) continue;
+      this.#lent.set(memory, holders + 1);
+      held.add(memory);
+    }
+    return () => {
+      for (const memory of held) this.#giveBack(memory);
+      held.clear();
+    };
   };
 
   /**
@@ -45,10 +67,12 @@ export class ReadBufferPool {
    * the new loan.
    */
   readonly release = (piece: Chunks): void => {
+    const given = new Set<ArrayBuffer>();
     for (const chunk of piece) {
       const memory = chunk.buffer;
-      if (!(memory instanceof ArrayBuffer) || !this.#lent.delete(memory)) continue;
-      if (this.#free.length < this.#maxFree) this.#free.push(memory);
+      if (!(memory instanceof ArrayBuffer) || given.has(memory)) continue;
+      given.add(memory);
+      this.#giveBack(memory);
     }
   };
 
@@ -58,6 +82,18 @@ export class ReadBufferPool {
       if (chunk.buffer instanceof ArrayBuffer && this.#lent.has(chunk.buffer)) return true;
     return false;
   };
+
+  /** One holder of `memory` is done with it: back on the free list once the last one is. */
+  #giveBack(memory: ArrayBuffer): void {
+    const holders = this.#lent.get(memory);
+    if (holders === undefined) return;
+    if (holders > 1) {
+      this.#lent.set(memory, holders - 1);
+      return;
+    }
+    this.#lent.delete(memory);
+    if (this.#free.length < this.#maxFree) this.#free.push(memory);
+  }
 
   /** Buffers waiting for reuse. */
   get free(): number {
