@@ -116,6 +116,13 @@ export interface CacheStorage {
    */
   readonly checksummed?: boolean;
   /**
+   * `true` when `set` is done with the chunks it is given once its promise settles: every byte written or
+   * copied, no reference kept (fsStorage; not a memory store, which keeps them, nor a client that may still
+   * queue them after a timeout). The engine may then fetch a slice it stores into recycled memory and reuse that
+   * memory once both the response and the store write are done with it, instead of one fresh buffer per slice.
+   */
+  readonly copiesValues?: boolean;
+  /**
    * The store's byte budget, when it has one of its own. A single response larger than this would only flush
    * the store and leave its own tail behind, so the engine does not write such a response's slices (scan
    * resistance); smaller ranges of the same object are cached as usual.

@@ -12,7 +12,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { type Chunks, chunksLength, sliceChunks } from '../core/chunks.js';
-import type { CacheEntryMeta, CacheGetOptions, CacheStorage, RequestEventBase } from '../ports.js';
+import type { Awaitable, CacheEntryMeta, CacheGetOptions, CacheStorage, RequestEventBase } from '../ports.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -49,6 +49,11 @@ export class CacheGate {
   /** Whether a hit is the very memory the store holds (the store's budget already counts it). */
   get inProcess(): boolean {
     return this.#store?.inProcess === true;
+  }
+
+  /** Whether the store is done with a value once its `set` settles ({@link CacheStorage.copiesValues}). */
+  get copiesValues(): boolean {
+    return this.#store?.copiesValues === true;
   }
 
   /** Whether the store can tell presence without a read ({@link CacheStorage.has}). */
@@ -211,15 +216,26 @@ export class CacheGate {
 
   /**
    * Writes an entry; resolves when written, failed, timed out or skipped because too many slice bytes are
-   * already on their way to the store — never rejects.
+   * already on their way to the store — never rejects. `done` is called once the store itself is done with
+   * `value`: when its `set` settles, even after the timeout (or at once when the store is not called).
    */
-  async set(key: string, value: Chunks, meta: CacheEntryMeta, event: RequestEventBase): Promise<boolean> {
+  async set(
+    key: string,
+    value: Chunks,
+    meta: CacheEntryMeta,
+    event: RequestEventBase,
+    done: () => void = noop,
+  ): Promise<boolean> {
     const store = this.#store;
-    if (store === undefined) return false;
+    if (store === undefined) {
+      done();
+      return false;
+    }
     let reserved = 0;
     if (this.#writes !== undefined && meta.kind === 'slice') {
       reserved = this.#writes.tryAcquire(chunksLength(value));
       if (reserved === 0) {
+        done();
         const error = new Error(
           `slice ${key} not stored: ${this.#writes.used} bytes of slices are still being written or waited for (maxBufferedBytes ${this.#writes.total})`,
         );
@@ -227,13 +243,27 @@ export class CacheGate {
         return false;
       }
     }
+    let result: Awaitable<void>;
     try {
-      const result = store.set(
+      result = store.set(
         key,
         this.#checked && meta.kind === 'slice' ? [...value, trailer(value)] : value,
         meta,
       );
-      if (isPromise(result)) await this.#bounded(result, 'set');
+    } catch (error) {
+      done();
+      this.#writes?.release(reserved);
+      this.#telemetry.onCacheError({ ...event, operation: 'set', error });
+      return false;
+    }
+    if (!isPromise(result)) {
+      done();
+      this.#writes?.release(reserved);
+      return true;
+    }
+    result.then(done, done);
+    try {
+      await this.#bounded(result, 'set');
       return true;
     } catch (error) {
       this.#telemetry.onCacheError({ ...event, operation: 'set', error });

@@ -136,6 +136,9 @@ async function fillSlice(
         : 'own';
     if (typeof claim !== 'string') return { chunks: claim, source: 'origin', lent: false };
     context.finishAlone(() => want.store && progress.received * 2 > length);
+    // A store that is done with the bytes once written (a disk) lets them be read into memory the reader gives
+    // back: the pool reuses it when both the response and the store write gave it back.
+    const recycled = want.allocate !== undefined && (!want.store || cache.copiesValues);
     let chunks: Chunks;
     try {
       chunks = await fetchSlice(
@@ -151,7 +154,7 @@ async function fillSlice(
           progress,
           // Memory the reader gives back, unless the store keeps the slice (it then keeps that memory too);
           // otherwise one fresh buffer per slice — never a pile of socket reads kept for as long as the slice.
-          allocate: want.store || want.allocate === undefined ? ownMemory : want.allocate,
+          allocate: recycled ? (want.allocate as (bytes: number) => Uint8Array) : ownMemory,
         },
         meta,
       );
@@ -159,10 +162,12 @@ async function fillSlice(
       if (claim === 'claimed') void cache.unlock(key, event);
       throw error;
     }
-    const written = want.store ? storeSlice(engine, meta, key, chunks, event, ticket) : Promise.resolve();
+    const lent = recycled && engine.pool.lends(chunks);
+    const written = want.store
+      ? storeSlice(engine, meta, key, chunks, event, ticket, lent ? engine.pool.hold(chunks) : noop)
+      : Promise.resolve();
     leaveAfter = written;
     context.hold(claim === 'claimed' ? written.then(() => cache.unlock(key, event)) : written);
-    const lent = !want.store && want.allocate !== undefined && engine.pool.lends(chunks);
     return { chunks, source: 'origin', lent };
   } finally {
     if (leaveAfter === undefined) ticket.leave();
@@ -181,6 +186,7 @@ export function storeSlice(
   chunks: Chunks,
   event: SliceEvent,
   ticket: { write(write: () => Promise<unknown>): Promise<boolean> },
+  done: () => void = noop,
 ): Promise<void> {
   const { cache, deps } = engine;
   const entry = {
@@ -193,11 +199,13 @@ export function storeSlice(
   };
   return ticket
     .write(() =>
-      cache.set(key, chunks, entry, event).then((stored) => {
+      cache.set(key, chunks, entry, event, done).then((stored) => {
         if (stored) deps.telemetry.onCacheStore({ ...event, bytes: rangeLength(event.range) });
       }),
     )
-    .then(noop);
+    .then((wrote) => {
+      if (!wrote) done(); // fenced off by a purge: the store never saw the chunks
+    });
 }
 
 /** Memory a slice read from the origin keeps for itself: one buffer, outside Node's shared pool. */

@@ -90,6 +90,8 @@ export function coordinatedStorage(input: CoordinatedStorageOptions): CacheStora
   const store: CacheStorage = {
     inProcess: false,
     checksummed: bytes.checksummed === true,
+    // Slices go to the byte store alone (metadata, never recycled memory, to the coordinator).
+    copiesValues: bytes.copiesValues === true,
     maxBytes: bytes.maxBytes,
     lockMs: coordinator.lockMs,
     get(key: string, range?: ByteRange, options?: CacheGetOptions): Awaitable<CacheChunks | undefined> {

@@ -86,6 +86,8 @@ class FsStore implements FsStorage {
   readonly maxBytes: number;
   /** Every read is checked against the per-block CRC-32s and the key in the header (see the module comment). */
   readonly checksummed = true;
+  /** `set` has written every byte when it settles, and keeps no reference to them. */
+  readonly copiesValues = true;
   readonly #dir: string;
   readonly #now: () => number;
   readonly #logger: Logger | undefined;

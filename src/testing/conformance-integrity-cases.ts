@@ -1,7 +1,7 @@
 /**
  * The `CacheStorage` conformance cases about values staying intact under stress: writers and readers
- * racing on one key, every byte value, empty and 4 MiB values, metadata entries beside slices, and a write
- * racing `close`.
+ * racing on one key, every byte value, empty and 4 MiB values, metadata entries beside slices, a store that
+ * says it copies values keeping none of the memory it was given, and a write racing `close`.
  *
  * @module
  */
@@ -85,6 +85,21 @@ export function declareIntegrityCases(test: DeclareCase): void {
       await store.set(metadataKey(A), [json({ size: 2 })], metadataMeta(A));
       expectChunks(await store.get(metadataKey(A), undefined, METADATA), json({ size: 2 }));
       expectChunks(await store.get(key(A, 0)), bytes(10, 1));
+    },
+  );
+
+  test(
+    'copies-values',
+    'keeps no reference to what `set` was given once it settled, when it says so (`copiesValues`)',
+    async (open, _closing, skipCase) => {
+      const store = await open();
+      if (store.copiesValues !== true) skipCase('the store does not say it copies values');
+      const value = [bytes(70_000, 3), bytes(1000, 4)];
+      const whole = concat(value);
+      await store.set(key(A, 0), value, meta(A, 0, whole.length));
+      for (const chunk of value) chunk.fill(0xee); // the engine reuses that memory for the next slice
+      expectChunks(await store.get(key(A, 0)), whole);
+      expectChunks(await store.get(key(A, 0), { start: 69_000, end: 70_999 }), whole.subarray(69_000));
     },
   );
 

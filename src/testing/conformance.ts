@@ -51,7 +51,8 @@ export type CacheStorageConformanceCase =
   | 'concurrent-writers'
   | 'binary-safety'
   | 'metadata'
-  | 'close';
+  | 'close'
+  | 'copies-values';
 
 /** Options of {@link runCacheStorageConformance}. */
 export interface CacheStorageConformanceOptions {
