@@ -261,9 +261,11 @@ export class CacheGate {
       this.#writes?.release(reserved);
       return true;
     }
-    result.then(done, done);
+    // One `then` call on the store's thenable (a lazy one would write twice), and a throwing `then` rejects.
+    const settled = Promise.resolve(result);
+    settled.then(done, done);
     try {
-      await this.#bounded(result, 'set');
+      await this.#bounded(settled, 'set');
       return true;
     } catch (error) {
       this.#telemetry.onCacheError({ ...event, operation: 'set', error });

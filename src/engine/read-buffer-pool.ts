@@ -95,6 +95,11 @@ export class ReadBufferPool {
     if (this.#free.length < this.#maxFree) this.#free.push(memory);
   }
 
+  /** Bytes of each pooled buffer. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
   /** Buffers waiting for reuse. */
   get free(): number {
     return this.#free.length;

@@ -137,8 +137,11 @@ async function fillSlice(
     if (typeof claim !== 'string') return { chunks: claim, source: 'origin', lent: false };
     context.finishAlone(() => want.store && progress.received * 2 > length);
     // A store that is done with the bytes once written (a disk) lets them be read into memory the reader gives
-    // back: the pool reuses it when both the response and the store write gave it back.
-    const recycled = want.allocate !== undefined && (!want.store || cache.copiesValues);
+    // back: the pool reuses it when both the response and the store write gave it back. Only a slice that fills
+    // most of a pooled buffer, though: the write budget counts the slice's bytes, not the buffer's.
+    const recycled =
+      want.allocate !== undefined &&
+      (!want.store || (cache.copiesValues && length * 2 >= engine.pool.capacity));
     let chunks: Chunks;
     try {
       chunks = await fetchSlice(
@@ -163,11 +166,25 @@ async function fillSlice(
       throw error;
     }
     const lent = recycled && engine.pool.lends(chunks);
-    const written = want.store
-      ? storeSlice(engine, meta, key, chunks, event, ticket, lent ? engine.pool.hold(chunks) : noop)
-      : Promise.resolve();
+    let written = Promise.resolve();
+    let storeDone = Promise.resolve();
+    if (want.store) {
+      let finished = noop;
+      storeDone = new Promise<void>((resolve) => {
+        finished = resolve;
+      });
+      written = storeSlice(engine, meta, key, chunks, event, ticket, () => finished());
+    }
     leaveAfter = written;
-    context.hold(claim === 'claimed' ? written.then(() => cache.unlock(key, event)) : written);
+    const joinable = claim === 'claimed' ? written.then(() => cache.unlock(key, event)) : written;
+    context.hold(joinable);
+    if (lent && want.store) {
+      // The store write's share of the memory, given back once the store is done with it (its own `set`
+      // settled, maybe after `timeouts.cacheMs`) and the fill can no longer be joined: this reaction comes after
+      // the flight's own, so no joiner ever gets memory the pool may have lent again.
+      const giveBack = engine.pool.hold(chunks);
+      void Promise.allSettled([joinable, storeDone]).then(giveBack);
+    }
     return { chunks, source: 'origin', lent };
   } finally {
     if (leaveAfter === undefined) ticket.leave();

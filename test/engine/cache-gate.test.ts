@@ -238,6 +238,64 @@ describe('CacheGate', () => {
       expect(onCacheError).not.toHaveBeenCalled();
     });
 
+    it("calls a write's done once the store itself is done with the value, even after the timeout", async () => {
+      const store = new TestStore({ async: true });
+      const { gate, writes } = setup(store);
+      let finish: () => void = () => {};
+      store.pendingSet = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      const done = vi.fn();
+      const write = gate.set('k', [bytes(1, 2, 3)], sliceMeta(3), event, done);
+      await vi.advanceTimersByTimeAsync(TIMEOUT_MS + 1);
+      await expect(write).resolves.toBe(false); // the engine stopped waiting…
+      expect(writes.used).toBe(0);
+      expect(done).not.toHaveBeenCalled(); // …but the store may still read the value
+      finish();
+      await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(1));
+      // Not called at all by the store: done at once.
+      const skipped = vi.fn();
+      await setup(undefined).gate.set('k', [], sliceMeta(0), event, skipped);
+      expect(skipped).toHaveBeenCalledTimes(1);
+    });
+
+    it("calls a store's thenable `then` once, and a throwing `then` is a failed write, not a rejection", async () => {
+      let calls = 0;
+      const lazy: CacheStorage = {
+        get: () => undefined,
+        set: () =>
+          ({
+            // biome-ignore lint/suspicious/noThenProperty: a store answering with a lazy thenable is the case
+            then(resolve: () => void) {
+              calls++;
+              resolve();
+            },
+          }) as unknown as Promise<void>,
+        delete: () => false,
+        purgeObject: () => 0,
+        stats: () => ({ bytes: 0, entries: 0 }),
+        close: () => {},
+      };
+      const done = vi.fn();
+      await expect(setup(lazy).gate.set('k', [bytes(1)], sliceMeta(1), event, done)).resolves.toBe(true);
+      expect(calls).toBe(1);
+      expect(done).toHaveBeenCalledTimes(1);
+      const throwing: CacheStorage = {
+        ...lazy,
+        set: () =>
+          ({
+            // biome-ignore lint/suspicious/noThenProperty: a store answering with a broken thenable is the case
+            then() {
+              throw new Error('broken thenable');
+            },
+          }) as unknown as Promise<void>,
+      };
+      const { gate, writes, onCacheError } = setup(throwing);
+      await expect(gate.set('k', [bytes(1)], sliceMeta(1), event)).resolves.toBe(false);
+      expect(writes.used).toBe(0);
+      expect(onCacheError).toHaveBeenCalledTimes(1);
+    });
+
     it('keeps serving after a failure: the next call reaches the store again', async () => {
       const store = new TestStore({ async: true });
       const { gate, onCacheError } = setup(store);

@@ -64,8 +64,11 @@ describe('cold fills into recycled memory, shared by the response and a copying 
     expect(resA.body.equals(contentBytes(a, 0, 24 * SLICE + 98))).toBe(true);
     expect(resB.body.equals(contentBytes(b, 0, 24 * SLICE - 1))).toBe(true);
     await stack.heldWrites(49);
-    // Every slice but each object's reference slice (read as a stream) was read into lent memory.
-    expect(stack.lentWrites).toBe(47);
+    // Every slice but each object's reference slice (read as a stream) and a's 99-byte last slice (too short
+    // for a pooled buffer the write budget would count as 99 bytes) was read into lent memory.
+    expect(stack.lentWrites).toBe(46);
+    const last = stack.held.find((w) => w.length === 99);
+    expect(last?.memory.byteLength).toBe(99);
     const heldMemory = new Set(stack.held.map((w) => w.memory));
     // A third object fetched now cannot reuse any memory a held write still reads.
     const c = put('/c.bin', 16 * SLICE);
@@ -104,6 +107,19 @@ describe('cold fills into recycled memory, shared by the response and a copying 
     expect(await stack.releaseAll()).toEqual({ writes: 24, wrong: 0 });
   });
 
+  it('gives readers that join a fill exact bytes while its write is held, and after it lands', async () => {
+    stack = await startStack({});
+    const a = put('/herd.bin', 20 * SLICE + 5);
+    const first = await Promise.all(Array.from({ length: 6 }, () => stack?.get('/herd.bin')));
+    for (const res of first) expect(res?.body.equals(contentBytes(a, 0, 20 * SLICE + 4))).toBe(true);
+    await stack.heldWrites(21); // one fill per slice, shared by the six
+    const late = stack.get('/herd.bin'); // joins fills whose writes are still held, or reads what landed
+    expect(await stack.releaseAll()).toEqual({ writes: 21, wrong: 0 });
+    expect((await late).body.equals(contentBytes(a, 0, 20 * SLICE + 4))).toBe(true);
+    const again = await Promise.all(Array.from({ length: 3 }, () => stack?.get('/herd.bin')));
+    for (const res of again) expect(res?.body.equals(contentBytes(a, 0, 20 * SLICE + 4))).toBe(true);
+  });
+
   it('reads into memory of its own when the store does not say it copies (it may keep the chunks)', async () => {
     stack = await startStack({ copies: false });
     const a = put('/kept.bin', 8 * SLICE);
@@ -119,6 +135,7 @@ describe('cold fills into recycled memory, shared by the response and a copying 
 
 interface HeldWrite {
   readonly memory: ArrayBufferLike;
+  readonly length: number;
   readonly check: () => boolean;
   readonly land: () => Promise<void>;
 }
@@ -163,6 +180,7 @@ async function startStack(options: { cacheMs?: number; copies?: boolean }): Prom
       if (value.length === 1 && memory.byteLength === POOLED) lentWrites++;
       const write: HeldWrite = {
         memory,
+        length: meta.range.end - meta.range.start + 1,
         check: () =>
           Buffer.concat(value).equals(contentBytes(seedOf(meta.objectKey), meta.range.start, meta.range.end)),
         land: async () => {
