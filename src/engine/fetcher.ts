@@ -127,10 +127,11 @@ export function createSliceFetcher(options: SliceFetcherOptions = {}): SliceFetc
       const result = await open(url, zeroCopy ? init : { ...init, recycle: true });
       const response = toResponse(result, zeroCopy);
       const body = result.pieces === undefined ? result.body : undefined;
-      if (body !== undefined) {
-        // A Response dropped unread would keep its request (and its reader's memory) until close(): when the
-        // collector takes the Response, its body is destroyed and the request ends as aborted.
-        abandoned.register(response, body, body);
+      if (body !== undefined && response.body !== null) {
+        // A body dropped unread would keep its request (and its reader's memory) until close(): when the
+        // collector takes the web stream, the Node body is destroyed and the request ends as aborted. The web
+        // stream, not the Response: a caller may keep only `response.body` or its reader and drop the Response.
+        abandoned.register(response.body, body, body);
         body.once('close', () => abandoned.unregister(body));
       }
       return response;

@@ -281,6 +281,35 @@ describe('a Response whose body is dropped unread (R21: clean aborts)', () => {
     expect(getEventListeners(longLived.signal, 'abort')).toHaveLength(0);
     expect(fetcher.stats().activeRequests).toBe(0);
   });
+
+  it("keeps streaming to a caller that kept only the body's reader and let the Response be collected", async () => {
+    const path = '/r2/reader-only.bin';
+    const size = 16 * SLICE + 3;
+    const { seed } = origin.setObject(path, { size });
+    const fetcher = makeFetcher({ sliceSize: SLICE, concurrency: 2 });
+    let response: WeakRef<Response> | undefined;
+    const reader = await (async () => {
+      const res = await fetcher.fetch(origin.url(path));
+      response = new WeakRef(res);
+      return (res.body as ReadableStream<Uint8Array>).getReader();
+    })();
+    const chunks: Uint8Array[] = [];
+    for (let i = 0; ; i++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      if (i === 1) {
+        // No deref() in between: it would keep the Response alive for the rest of that job.
+        for (let j = 0; j < 20; j++) {
+          await turns(2);
+          gc();
+        }
+        await turns(2);
+        expect(response?.deref()).toBeUndefined(); // the Response went; the body must not
+      }
+    }
+    expect(Buffer.concat(chunks).equals(contentBytes(seed, 0, size - 1))).toBe(true);
+  });
 });
 
 describe('the reference slice is the first slice the body reads (one fetch per slice)', () => {
