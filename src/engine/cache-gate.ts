@@ -261,7 +261,7 @@ export class CacheGate {
       this.#writes?.release(reserved);
       return true;
     }
-    // One `then` call on the store's thenable (a lazy one would write twice), and a throwing `then` rejects.
+    // One `then` call on the store's thenable (a lazy one would write twice); a throwing `then` is a failed write.
     const settled = Promise.resolve(result);
     settled.then(done, done);
     try {
