@@ -6,10 +6,10 @@
  * @module
  */
 import type { ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { LARGE_BYTES, type Measure, SLICE_SETTINGS, WARM_CACHE_BYTES } from '../cases/settings.js';
 import { curlGet } from '../curl.js';
+import { sha256Of } from '../digest.js';
 import { nginxWorkerPid } from '../nginx.js';
 import { cpuMsOrNaN } from '../proc-stats.js';
 import { stopChild } from '../processes.js';
@@ -164,25 +164,6 @@ function peakRssKiB(pid: number): number {
   } catch {
     return Number.NaN;
   }
-}
-
-/** The status, SHA-256 (hashed as it streams, so the runner stays small) and `x-slice-cache` of a GET. */
-async function sha256Of(
-  url: string,
-): Promise<{ status: number; sha: string; bytes: number; sliceCache: string }> {
-  const res = await fetch(url);
-  const hash = createHash('sha256');
-  let bytes = 0;
-  for await (const chunk of res.body ?? []) {
-    hash.update(chunk);
-    bytes += chunk.byteLength;
-  }
-  return {
-    status: res.status,
-    sha: hash.digest('hex'),
-    bytes,
-    sliceCache: res.headers.get('x-slice-cache') ?? '',
-  };
 }
 
 /** Throws `case 7 check failed: <what>; got <got as JSON>` unless `ok`. */

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { SMALL_BYTES } from '../cases/settings.js';
+import { sha256Of } from '../digest.js';
 import { MiB } from '../units.js';
 import { type Case5Id, RANGE_BYTES, type RangeEnv, type RangeTarget } from './targets.js';
 
@@ -34,16 +34,9 @@ export async function verifyRangeTargets(
   try {
     for (const [id, { url }] of targets) {
       // Fill the cache (untimed), then the byte check: range starts spread over the object and its slice edges.
-      const res = await fetch(url);
-      const hash = createHash('sha256');
-      let bytes = 0;
-      for await (const chunk of res.body ?? []) {
-        hash.update(chunk);
-        bytes += chunk.byteLength;
-      }
-      const sha = hash.digest('hex');
-      if (res.status !== 200 || sha !== env.smallSha)
-        throw new Error(`case 5 ${id}: the whole object came back wrong (${res.status}, ${bytes} B, ${sha})`);
+      const { status, sha, bytes } = await sha256Of(url);
+      if (status !== 200 || sha !== env.smallSha)
+        throw new Error(`case 5 ${id}: the whole object came back wrong (${status}, ${bytes} B, ${sha})`);
       const starts = [0, MiB - 100, SMALL_BYTES - RANGE_BYTES];
       for (let i = 0; i < 20; i++) starts.push(Math.floor(Math.random() * (SMALL_BYTES - RANGE_BYTES + 1)));
       for (const start of starts) {
